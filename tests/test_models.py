@@ -1,0 +1,36 @@
+"""Every model: forward shapes for n_in/n_out, Normalize first, activations as single-use non-inplace modules,
+and clear errors for bad input."""
+import pytest
+import torch
+from torch import nn
+from regx_nb.core import RegxError, UnknownNameError
+from regx_nb.models import MODELS, Normalize, get_layer, get_model, model_table
+
+@pytest.mark.parametrize('name', MODELS.names)
+@pytest.mark.parametrize('n_in,n_out,size', [(1, 10, 28), (3, 100, 32)])
+def test_forward_shapes(name, n_in, n_out, size):
+    m = get_model(name, n_in=n_in, n_out=n_out, size=size).eval()
+    assert isinstance(next(iter(m.children())), Normalize) and m.norm.n_in == n_in
+    with torch.no_grad(): assert m(torch.rand(3, n_in, size, size)).shape == (3, n_out)
+    assert not any(getattr(x, 'inplace', False) for x in m.modules())
+
+@pytest.mark.parametrize('name', MODELS.names)
+def test_wrong_channels_is_a_clear_error(name):
+    m = get_model(name, n_in=1, size=28)
+    with pytest.raises(RegxError, match=r'expects images \(N, 1, H, W\)'): m(torch.rand(1, 3, 28, 28))
+
+def test_normalize_uses_the_data_stats():
+    m = get_model('simple_cnn', stats=([0.2], [0.5]))
+    x = torch.full((1, 1, 28, 28), 0.7)
+    assert torch.allclose(m.norm(x), torch.ones_like(x))
+
+def test_model_table_and_layers():
+    t = model_table(get_model('simple_cnn', n_in=1, size=28)).set_index('layer')
+    assert t.loc['conv1', 'output_shape'] == (32, 28, 28) and t.loc['fc3', 'output_shape'] == (10,)
+    assert t.params.sum() == sum(p.numel() for p in get_model('simple_cnn').parameters())
+    with pytest.raises(RegxError, match='its layers are'): get_layer(get_model('lenet'), 'conv3')
+
+def test_bad_names_and_arguments():
+    with pytest.raises(UnknownNameError, match='Known models: simple_cnn'): get_model('alexnet9')
+    with pytest.raises(RegxError, match='n_out must be'): get_model('lenet', n_out=0)
+    with pytest.raises(RegxError, match='pass a larger size'): get_model('ddnet', size=8)
