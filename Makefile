@@ -10,7 +10,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 TORCH_INDEX ?=
 NB_WORKERS ?= 2
 
-.PHONY: setup test sync test-nbs test-py study readme html clean
+.PHONY: setup test sync test-nbs test-py study readme run-nbs html clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,13 @@ study: setup
 
 readme: setup
 	$(BIN)/python tools/make_readme.py
+
+# execute lessons for real (not quick mode) and keep their outputs for the docs: make run-nbs NBS="nbs/05_*.ipynb"
+NBS ?= nbs/[0-9]*.ipynb
+run-nbs: setup
+	for nb in $(NBS); do echo "== $$nb"; REGX_QUICK=0 IN_TEST= $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; done
+	$(BIN)/nbdev-clean
 
 # render every notebook to HTML under _html/ to look at the pages without Quarto
 html: setup
