@@ -1,0 +1,72 @@
+"""Training runs never lose work: a grid killed midway resumes with only the missing runs; `regx-train`
+works from a fresh shell; a diverging run stops with a clear message and keeps its last epoch."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+import torch
+from fastai.callback.core import Callback
+from regx_nb.core import RegxError, TrainingDiverged
+from regx_nb.training import Run, grid, load_results, make_learner, run_grid, run_id, train_run
+
+CLI = str(Path(sys.executable).parent / 'regx-train')
+
+def _env():
+    env = dict(os.environ); env.pop('IN_TEST', None); env['OMP_NUM_THREADS'] = '1'
+    return env
+
+def test_regx_train_from_a_fresh_shell(tmp_path):
+    out = tmp_path / 'runs'
+    p = subprocess.run([CLI, '--out', str(out), '--regs', 'none', 'dropout+l2:lam=1e-3', '--epochs', '1', '--n-train', '128',
+                        '--bs', '32', '--summary'], capture_output=True, text=True, env=_env(), timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert '2 runs' in p.stdout and '0 finished, 2 to train' in p.stdout and 'test_acc=' in p.stdout
+    df = load_results(out)
+    assert sorted(df.reg) == ['dropout+l2', 'none'] and set(df.status) == {'ok'}
+    bad = subprocess.run([CLI, '--out', str(out), '--regs', 'l3'], capture_output=True, text=True, env=_env(), timeout=120)
+    assert bad.returncode == 2 and "unknown regularizer 'l3'" in bad.stderr
+
+def test_grid_killed_midway_resumes_only_missing_runs(tmp_path):
+    out = tmp_path / 'runs'
+    args = [CLI, '--out', str(out), '--regs', 'none', 'l1', 'l2', 'input_noise', '--epochs', '2', '--n-train', '512', '--bs', '32']
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(), start_new_session=True)
+    t0 = time.time()
+    while not list(out.glob('*/metrics.json')) and time.time() - t0 < 240: time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob('*/metrics.json')}
+    assert 1 <= len(finished) < 4, finished
+    p = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert f'{len(finished)} finished, {4 - len(finished)} to train' in p.stdout
+    after = {q.parent.name: q.stat().st_mtime_ns for q in out.glob('*/metrics.json')}
+    assert len(after) == 4 and all(after[k] == v for k, v in finished.items())  # finished runs were not retrained
+    assert all(Run(out / k).status == 'ok' for k in after)
+
+class _NaNAt(Callback):
+    order = 80
+    def after_loss(self):
+        if self.training and self.epoch == 1 and self.iter == 1: self.learn.loss_grad = self.learn.loss_grad * float('nan')
+
+def test_nan_stops_the_run_and_keeps_the_last_epoch(tmp_path):
+    spec = dict(reg='l2:lam=1e-3', epochs=3, n_train=128, bs=32)
+    with pytest.raises(TrainingDiverged, match=r"became nan at epoch 1, step 1 .*l2\(lam=0.001\)"):
+        train_run(spec, tmp_path, cbs=[_NaNAt()])
+    r = Run.load(tmp_path / run_id(spec))
+    assert r.status == 'diverged' and len(r.history) == 1
+    assert all(torch.isfinite(p).all() for p in r.model.parameters())
+    # a grid reports the diverged run and does not retry it
+    runs = run_grid([spec], tmp_path, progress=False)
+    assert runs[0].status == 'diverged'
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    a = train_run(dict(epochs=1, n_train=128, seed=3), tmp_path / 'a')
+    b = train_run(dict(epochs=1, n_train=128, seed=3), tmp_path / 'b')
+    c = train_run(dict(epochs=1, n_train=128, seed=4), tmp_path / 'c')
+    sa, sb, sc = (torch.load(r.path / 'model.pth', weights_only=True) for r in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa) and not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+def test_bad_specs():
+    with pytest.raises(RegxError, match='unknown spec keys'): grid(models=['lenet'], lrs=[1])
+    with pytest.raises(RegxError, match="Known models"): train_run(dict(model='lenet5'), '/tmp/never')
+    with pytest.raises(RegxError, match='model variant'):
+        from regx_nb.models import get_model
+        make_learner(model=get_model('simple_cnn'), reg='batchnorm', n_train=64).fit(1)
