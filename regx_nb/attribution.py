@@ -19,12 +19,12 @@ from .models import conv_layers, get_layer
 from fastai.callback.core import Callback
 
 # %% auto #0
-__all__ = ['METHODS', 'SIGNED', 'METRICS', 'inspect_forward', 'check_model', 'default_cam_layer', 'AreaTarget', 'attribute',
-           'compare', 'gradcam_layers', 'CamRecorder', 'plot_cam_epochs', 'pointing_game', 'relevance_mass', 'gini',
-           'map_tv', 'deletion_auc', 'insertion_auc', 'randomized_copy', 'sanity_check', 'explanation_metrics',
-           'explorer']
+__all__ = ['METHODS', 'SIGNED', 'METRICS', 'inspect_forward', 'check_model', 'default_cam_layer', 'rectified', 'AreaTarget',
+           'attribute', 'compare', 'gradcam_layers', 'CamRecorder', 'plot_cam_epochs', 'pointing_game',
+           'relevance_mass', 'gini', 'map_tv', 'deletion_auc', 'insertion_auc', 'randomized_copy', 'sanity_check',
+           'explanation_metrics', 'explorer']
 
-# %% ../nbs/06_gradcam.ipynb #485084b1
+# %% ../nbs/06_gradcam.ipynb #c81247ea
 _ACT_FUNCS = {'relu': (nn.ReLU,), 'tanh': (nn.Tanh,), 'sigmoid': (nn.Sigmoid,), 'gelu': (nn.GELU,), 'silu': (nn.SiLU,),
               'elu': (nn.ELU,), 'leaky_relu': (nn.LeakyReLU,), 'softplus': (nn.Softplus,)}
 
@@ -87,12 +87,23 @@ def check_model(model:nn.Module, x:torch.Tensor, method:str, layer:str|None=None
                             f"Layers with larger maps: {', '.join(better) or 'none (use a larger input)'}")
     return info
 
+_ACTS = tuple(t for ts in _ACT_FUNCS.values() for t in ts)
+
 def default_cam_layer(model:nn.Module, x:torch.Tensor, info:dict|None=None) -> str:
-    "The last convolution whose output maps are larger than 2x2 (for these inputs)."
+    "The rectified output of the last convolution whose maps are larger than 2x2 (the conv itself if no activation follows it)."
     info = info or inspect_forward(model, x)
     ok = [n for n in conv_layers(model) if n in info['shapes'] and min(info['shapes'][n][1:]) > 2]
     if not ok: raise RegxError("no convolution of this model gives maps larger than 2x2 for these inputs; use a larger input or another method")
-    return ok[-1]
+    return rectified(model, ok[-1], info)
+
+def rectified(model:nn.Module, conv:str, info:dict) -> str:
+    "The activation module that takes the output of `conv` (past a batch norm), or `conv` itself if there is none."
+    mods, order = dict(model.named_modules()), list(info['calls'])  # modules in the order they ran
+    for n in order[order.index(conv) + 1:]:
+        if isinstance(mods[n], (nn.BatchNorm2d, nn.Identity)): continue
+        if isinstance(mods[n], _ACTS) and info['shapes'].get(n) == info['shapes'][conv]: return n
+        break
+    return conv
 
 # %% ../nbs/06_gradcam.ipynb #fb1e85f4
 class AreaTarget:
@@ -191,12 +202,12 @@ def _smoothgrad(m, x, t, layer, n_samples=16, stdev=0.1, **kw):
     from captum.attr import NoiseTunnel, Saliency
     return _maxabs_c(NoiseTunnel(Saliency(m)).attribute(x, nt_type='smoothgrad', nt_samples=n_samples, stdevs=stdev, target=t, abs=True))
 
-# %% ../nbs/06_gradcam.ipynb #411bcaeb
+# %% ../nbs/06_gradcam.ipynb #78f9556f
 def attribute(model, # a Learner, Run or module
               x:torch.Tensor, # images (N, C, H, W) in [0, 1]
               target=None, # None (the predicted class), one class per image, an int with `same_target=True`, or an `AreaTarget`
               method:str='gradcam', # a name from `METHODS`
-              layer:str|None=None, # Grad-CAM layer; default: the last conv with maps larger than 2x2
+              layer:str|None=None, # Grad-CAM layer; default: the rectified output of the last conv with maps larger than 2x2
               same_target:bool=False, # allow one int target for the whole batch
               seed:int|None=0, # for the random parts (SmoothGrad's noise)
               **kw, # method options, e.g. n_steps for integrated_gradients, window for occlusion
@@ -260,12 +271,12 @@ def compare(models:dict, # {label: model/Learner/Run}
     fig.tight_layout(rect=(0, 0.02, 1, 0.97))
     return fig
 
-# %% ../nbs/06_gradcam.ipynb #4e559002
+# %% ../nbs/06_gradcam.ipynb #dfe6c02a
 def gradcam_layers(model, images:torch.Tensor, layers:list|None=None, targets=None, cell:float=1.3) -> plt.Figure:
     "Grad-CAM of the same images at several layers of one model (one colour scale per layer)."
     images = check_images(images); m = get_module(model)
     info = inspect_forward(m, images.to(module_device(m)))
-    layers = layers or [n for n in conv_layers(m) if n in info['shapes'] and min(info['shapes'][n][1:]) > 2]
+    layers = layers or [rectified(m, n, info) for n in conv_layers(m) if n in info['shapes'] and min(info['shapes'][n][1:]) > 2]
     maps = {l: attribute(m, images, targets, 'gradcam', l) for l in layers}
     fig, axs = plt.subplots(len(images), len(layers) + 1, figsize=(cell * (len(layers) + 1), cell * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(images):
@@ -413,7 +424,7 @@ def explanation_metrics(model, # a Learner, Run or module
         rows.append(pd.DataFrame({k: v.numpy() for k, v in vals.items()}).assign(method=me, image=np.arange(len(x))))
     return pd.concat(rows, ignore_index=True)
 
-# %% ../nbs/06_gradcam.ipynb #32f3e4dd
+# %% ../nbs/06_gradcam.ipynb #2e2ed25e
 def explorer(models:dict, # {label: model/Learner/Run}
              dls, # DataLoaders whose test set supplies the images
              methods:list|None=None):
@@ -421,12 +432,17 @@ def explorer(models:dict, # {label: model/Learner/Run}
     import ipywidgets as W
     from IPython.display import display
     ds = dls.test.dataset; vocab = list(ds.vocab); methods = methods or METHODS.names
-    first = next(iter(models.values()))
+    x0 = ds.images(slice(0, 1))
+    def cam_layers(m):
+        m = get_module(m); info = inspect_forward(m, x0.to(module_device(m)))
+        names = [n for c in conv_layers(m) if c in info['shapes'] for n in dict.fromkeys([c, rectified(m, c, info)])]
+        return names, default_cam_layer(m, x0, info)
+    first = next(iter(models.values())); names, dflt = cam_layers(first)
     img = W.IntSlider(0, 0, len(ds) - 1, description='image')
     cls = W.Dropdown(options=[('predicted', -1)] + [(v, i) for i, v in enumerate(vocab)], value=-1, description='class')
     meth = W.Dropdown(options=methods, value='gradcam' if 'gradcam' in methods else methods[0], description='method')
     mdl = W.Dropdown(options=list(models), description='model')
-    lay = W.Dropdown(options=conv_layers(first), value=conv_layers(first)[-1], description='layer')
+    lay = W.Dropdown(options=names, value=dflt, description='layer')
     out = W.Output()
     box = W.VBox([W.HBox([img, cls]), W.HBox([mdl, meth, lay]), out])
     box.draws = 0
@@ -441,7 +457,7 @@ def explorer(models:dict, # {label: model/Learner/Run}
             except RegxError as e: print(f'cannot draw: {e}')
         box.draws += 1
     def new_model(ch):
-        names = conv_layers(models[ch['new']]); lay.options = names; lay.value = names[-1]
+        names, dflt = cam_layers(models[ch['new']]); lay.options = names; lay.value = dflt
     mdl.observe(new_model, names='value')
     for w in (img, cls, meth, lay, mdl): w.observe(redraw, names='value')
     box.redraw = redraw
