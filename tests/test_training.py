@@ -70,3 +70,16 @@ def test_bad_specs():
     with pytest.raises(RegxError, match='model variant'):
         from regx_nb.models import get_model
         make_learner(model=get_model('simple_cnn'), reg='batchnorm', n_train=64).fit(1)
+
+class _Marker(Callback):
+    "Writes the number of epochs it saw into the run folder (one fresh instance per run)."
+    order = 80  # after EpochLog (60), which marks training epochs
+    def __init__(self): self.n = 0
+    def after_epoch(self):
+        if self.learn.epoch_log.logged: self.n += 1
+    def after_fit(self):
+        if self.n: (self.learn.run_saver.folder / 'marker.txt').write_text(str(self.n))
+
+def test_grid_callback_factories_give_each_run_its_own_callbacks(tmp_path):
+    runs = run_grid(grid(regs=['none', 'l1'], epochs=2, n_train=64, bs=32), tmp_path, progress=False, cbs=[_Marker])
+    assert [(r.path / 'marker.txt').read_text() for r in runs] == ['2', '2']
