@@ -9,12 +9,17 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 # e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu for CPU-only wheels on a CI runner
 TORCH_INDEX ?=
 NB_WORKERS ?= 2
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STUDY_OUT ?= study
 
 .PHONY: setup test sync test-nbs test-py study readme run-nbs html clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+	  { echo "installing Debian's chromium (the report test opens the study report in it)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_PINS) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple)
 	$(BIN)/python -m pip install -q -e ".[dev]"
@@ -33,13 +38,9 @@ test-py: setup
 
 test: sync test-nbs test-py
 
+# the kit's main job: train the default grid on the shipped data and write $(STUDY_OUT)/report/index.html (resumable)
 study: setup
-	$(BIN)/python -c "import sys; from regx_nb.data import get_dls; from regx_nb.models import get_model; \
-	from fastai.learner import Learner; from fastai.metrics import accuracy; from fastai.losses import CrossEntropyLossFlat; \
-	import fastai.callback.schedule; from regx_nb.core import seed_everything; seed_everything(0); \
-	dls = get_dls('fashion_mnist_sample', seed=0); m = get_model('simple_cnn', n_in=dls.n_in, n_out=dls.c, stats=dls.stats); \
-	learn = Learner(dls, m, loss_func=CrossEntropyLossFlat(), metrics=accuracy, wd=0.); learn.fit_one_cycle(3, 3e-3); \
-	loss, acc = learn.validate(ds_idx=2); print(f'simple_cnn on fashion_mnist_sample: test accuracy {acc:.4f}')"
+	$(BIN)/regx-study --out $(STUDY_OUT)
 
 readme: setup
 	$(BIN)/python tools/make_readme.py
@@ -53,7 +54,8 @@ run-nbs: setup
 
 # render every notebook to HTML under _html/ to look at the pages without Quarto
 html: setup
-	mkdir -p _html && $(BIN)/jupyter nbconvert --to html --output-dir _html nbs/*.ipynb
+	mkdir -p _html && cp -r nbs/images _html/ && $(BIN)/jupyter nbconvert --to html --output-dir _html nbs/*.ipynb
+	@echo "look at them: $(BIN)/python tools/look.py _html/NN_name.html (headless Chromium screenshots)"
 
 clean:
 	rm -rf _proc _docs _html .pytest_cache
