@@ -28,11 +28,13 @@ from fastai.callback.fp16 import MixedPrecision
 from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
-__all__ = ['SPEC_DEFAULTS', 'EpochLog', 'StopOnNonFinite', 'make_learner', 'normalize_spec', 'run_id', 'Run', 'RunSaver',
-           'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs', 'load_results', 'load_history', 'summarize',
-           'plot_curves', 'plot_results', 'regx_train']
+__all__ = ['IGNORE_INDEX', 'SPEC_DEFAULTS', 'EpochLog', 'StopOnNonFinite', 'make_learner', 'normalize_spec', 'run_id', 'Run',
+           'RunSaver', 'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs', 'load_results', 'load_history',
+           'summarize', 'plot_curves', 'plot_results', 'regx_train']
 
 # %% ../nbs/04_training.ipynb #b154f8fc
+IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not scored
+
 class EpochLog(Callback):
     "Per-epoch training and validation loss and accuracy (data loss, not the penalty), the penalty, and time."
     order = 60
@@ -46,8 +48,10 @@ class EpochLog(Callback):
         a = self.acc.setdefault(ph, dict(loss=0., correct=0., n=0, items=0, pen=0.))
         y, n = self.yb[0], self.yb[0].shape[0]
         a['loss'] += self.learn.loss.detach().float() * n
-        a['correct'] += (self.pred.detach().argmax(1) == y).float().sum()
-        a['n'] += y.numel(); a['items'] += n
+        hit = self.pred.detach().argmax(1) == y
+        if y.dim() > 1: ok = y != IGNORE_INDEX; hit = hit & ok  # segmentation: ignored pixels count neither way
+        a['correct'] += hit.float().sum()
+        a['n'] += int(ok.sum()) if y.dim() > 1 else y.numel(); a['items'] += n
         if self.training:
             vals = [r.value for r in getattr(self.learn, 'regs', []) if getattr(r, 'value', None) is not None]
             if vals: a['pen'] = a['pen'] + sum(v.float() for v in vals) * n

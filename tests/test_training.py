@@ -83,3 +83,21 @@ class _Marker(Callback):
 def test_grid_callback_factories_give_each_run_its_own_callbacks(tmp_path):
     runs = run_grid(grid(regs=['none', 'l1'], epochs=2, n_train=64, bs=32), tmp_path, progress=False, cbs=[_Marker])
     assert [(r.path / 'marker.txt').read_text() for r in runs] == ['2', '2']
+
+def test_epochlog_segmentation_ignores_255_pixels():
+    "Pixels labelled 255 count neither as right nor as wrong in the logged accuracy (hand-counted case)."
+    from types import SimpleNamespace
+    import torch
+    from regx_nb.training import EpochLog
+    y = torch.tensor([[[0, 1], [255, 1]]])                       # 3 scored pixels, 1 ignored
+    pred = torch.zeros(1, 2, 2, 2); pred[0, 0] = 1.              # predicts class 0 everywhere: 1 of 3 right
+    cb = EpochLog()
+    cb.learn = SimpleNamespace(yb=(y,), pred=pred, loss=torch.tensor(0.5), training=False, epoch=0)
+    cb.acc = {}
+    cb.after_batch()
+    a = cb.acc['valid']
+    assert a['n'] == 3 and float(a['correct']) == 1.
+    y2 = torch.tensor([0, 1, 1]); p2 = torch.tensor([[1., 0], [1, 0], [0, 1]])  # classification: unchanged, 2 of 3
+    cb.acc = {}; cb.learn = SimpleNamespace(yb=(y2,), pred=p2, loss=torch.tensor(0.5), training=False, epoch=0)
+    cb.after_batch()
+    assert cb.acc['valid']['n'] == 3 and float(cb.acc['valid']['correct']) == 2.
