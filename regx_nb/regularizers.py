@@ -316,10 +316,14 @@ class BatchNorm(_ModelVariant):
     def present(self, m): return any(isinstance(x, (nn.BatchNorm1d, nn.BatchNorm2d)) for x in m.modules())
 
 # %% ../nbs/03_regularizers.ipynb #b7f1b972
+_REGISTERED_LATER = {'adversarial': 'regx_nb.adversarial'}  # name -> the module that registers it (imported on first use)
+
 def get_regularizer(name:str, # a name from `REGULARIZERS` (see `regularizers_table()`)
                     **params, # its parameters, e.g. lam=1e-4
                    ) -> Regularizer:
     "Build the regularizer `name` with `params`."
+    if name in _REGISTERED_LATER and name not in REGULARIZERS:  # registered by a lesson that builds on this one
+        import importlib; importlib.import_module(_REGISTERED_LATER[name])
     return REGULARIZERS[name](**params)
 
 def _parse_value(v:str):

@@ -20,3 +20,11 @@ def test_safe_extract_refuses_symlinks_out(tmp_path):
 def test_regx_home_from_env(tmp_path, monkeypatch):
     monkeypatch.setenv('REGX_HOME', str(tmp_path / 'h'))
     assert regx_home('runs') == tmp_path / 'h' / 'runs' and (tmp_path / 'h' / 'runs').is_dir()
+
+def test_adversarial_regularizer_known_without_importing_its_lesson():
+    "The 'adversarial' regularizer (registered by 09_adversarial) works in a spec from a fresh process."
+    import subprocess, sys
+    code = "from regx_nb.regularizers import reg_tag, get_regularizer; print(reg_tag('adversarial:eps=0.1,steps=3'), type(get_regularizer('adversarial')).__name__)"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ['adversarial', 'AdversarialTraining']
