@@ -20,8 +20,8 @@ from fastai.data.load import DataLoader
 # %% auto #0
 __all__ = ['SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'ImageSet', 'TensorDL', 'RegxDataLoaders',
            'read_idx', 'read_idx_folder', 'read_cifar_folder', 'read_svhn_folder', 'read_dogs_folder', 'data_roots',
-           'fetch', 'DataSource', 'assets_path', 'make_scenes', 'image_stats', 'get_dls', 'show_images', 'show_classes',
-           'seg_cmap', 'datasets_table']
+           'fetch', 'DataSource', 'assets_path', 'make_scenes', 'image_stats', 'get_dls', 'show_images', 'show_rows',
+           'show_classes', 'seg_cmap', 'datasets_table']
 
 # %% ../nbs/01_data.ipynb #5155d678
 class ImageSet:
@@ -544,6 +544,27 @@ def show_images(x:torch.Tensor, # images (N, C, H, W) in [0, 1]
     fig.tight_layout()
     return fig
 
+def show_rows(rows:dict, # {row label: images (N, C, H, W) in [0, 1]}
+              size:float=0.9, # inches per image
+              titles:list|None=None, # column titles
+              label_pad:float=1.2, # inches left of the grid for the row labels
+             ) -> plt.Figure:
+    "A grid of images with one labelled row per entry (classes, reconstructions, interpolations...)."
+    ncols = max(len(v) for v in rows.values())
+    fig, axs = plt.subplots(len(rows), ncols, figsize=(ncols * size + label_pad, len(rows) * size), squeeze=False)
+    for r, (k, imgs) in enumerate(rows.items()):
+        imgs = check_images(imgs.detach().cpu().float()) if len(imgs) else imgs
+        for c in range(ncols):
+            ax = axs[r, c]; ax.set_xticks([]); ax.set_yticks([])
+            for s in ax.spines.values(): s.set_visible(False)
+            if c < len(imgs):
+                im = imgs[c].permute(1, 2, 0).numpy()
+                ax.imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray', vmin=0, vmax=1, interpolation='nearest')
+            if c == 0: ax.set_ylabel(k, rotation=0, ha='right', va='center', fontsize=8)
+            if titles is not None and r == 0 and c < len(titles): ax.set_title(str(titles[c]), fontsize=7)
+    fig.tight_layout(pad=0.2)
+    return fig
+
 def show_classes(dls:DataLoaders, # from `get_dls`
                  n_per_class:int=6, # images of each class
                  split:str='train', # 'train', 'valid' or 'test'
@@ -551,21 +572,7 @@ def show_classes(dls:DataLoaders, # from `get_dls`
     "A grid with one row per class: what the classes of a dataset look like."
     ds = {'train': dls.train, 'valid': dls.valid, 'test': dls.test}[split].dataset
     if getattr(dls, 'segmentation', False): raise RegxError("show_classes is for classification data; use show_images with masks")
-    rows = []
-    for c in range(len(ds.vocab)):
-        idx = torch.nonzero(ds.y == c).flatten()[:n_per_class]
-        rows.append(ds.images(idx))
-    fig, axs = plt.subplots(len(rows), n_per_class, figsize=(n_per_class * 0.9, len(rows) * 0.9), squeeze=False)
-    for r, imgs in enumerate(rows):
-        for k in range(n_per_class):
-            ax = axs[r, k]; ax.set_xticks([]); ax.set_yticks([])
-            for s in ax.spines.values(): s.set_visible(False)
-            if k < len(imgs):
-                im = imgs[k].permute(1, 2, 0).numpy()
-                ax.imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray', vmin=0, vmax=1, interpolation='nearest')
-            if k == 0: ax.set_ylabel(ds.vocab[r], rotation=0, ha='right', va='center', fontsize=8)
-    fig.tight_layout(pad=0.2)
-    return fig
+    return show_rows({v: ds.images(torch.nonzero(ds.y == c).flatten()[:n_per_class]) for c, v in enumerate(ds.vocab)}, label_pad=0.)
 
 def seg_cmap(n_classes:int=11):
     "A colormap for segmentation masks: black background (class 0), a distinct colour per class."

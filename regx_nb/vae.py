@@ -24,16 +24,16 @@ from fastai.optimizer import Adam
 import fastai.callback.schedule  # fit_one_cycle
 import fastai.callback.progress  # no_bar
 from .core import *
-from .data import get_dls
+from .data import get_dls, show_rows
 from .attribution import AreaTarget, attribute
 from .training import runs_root
 
 # %% auto #0
-__all__ = ['RECON', 'KINDS', 'VAE_MODELS', 'AREA_METHODS', 'kl_divergence', 'recon_loss', 'vae_loss', 'VAE', 'CVAE', 'corrupt',
-           'ReconLoss', 'VAEBatch', 'KLTerm', 'TermLog', 'feature_matching_loss', 'disc_loss', 'gen_loss',
+__all__ = ['RECON', 'KINDS', 'VAE_MODELS', 'plot_rows', 'AREA_METHODS', 'kl_divergence', 'recon_loss', 'vae_loss', 'VAE', 'CVAE',
+           'corrupt', 'ReconLoss', 'VAEBatch', 'KLTerm', 'TermLog', 'feature_matching_loss', 'disc_loss', 'gen_loss',
            'Discriminator', 'VAEGAN', 'GANStep', 'train_vae', 'reconstruct', 'encode', 'sharpness', 'vae_metrics',
-           'metrics_table', 'interpolate', 'decode', 'class_means', 'half_mask', 'impute', 'draw_classes', 'plot_rows',
-           'box_mask', 'inside_share', 'area_attribution', 'IdentityAE', 'area_table', 'plot_area', 'latent_embedding']
+           'metrics_table', 'interpolate', 'decode', 'class_means', 'half_mask', 'impute', 'draw_classes', 'box_mask',
+           'inside_share', 'area_attribution', 'IdentityAE', 'area_table', 'plot_area', 'latent_embedding']
 
 # %% ../nbs/07_vae.ipynb #5769b1b0
 def _check_pair(a, b, what):
@@ -547,25 +547,7 @@ def draw_classes(model, # a CVAE (or its Learner)
     z = torch.randn(n, m.z, generator=g) * temperature
     return torch.cat([decode(m, z, torch.full((n,), c)) for c in range(m.n_classes)])
 
-def plot_rows(rows:dict, # {row label: images (N, C, H, W)}
-              size:float=0.9, # inches per image
-              titles:list|None=None, # column titles
-             ) -> plt.Figure:
-    "A grid of images with one labelled row per entry (reconstructions, interpolations, imputations)."
-    ncols = max(len(v) for v in rows.values())
-    fig, axs = plt.subplots(len(rows), ncols, figsize=(ncols * size + 1.2, len(rows) * size), squeeze=False)
-    for r, (k, imgs) in enumerate(rows.items()):
-        imgs = check_images(imgs.detach().cpu().float())
-        for c in range(ncols):
-            ax = axs[r, c]; ax.set_xticks([]); ax.set_yticks([])
-            for s in ax.spines.values(): s.set_visible(False)
-            if c < len(imgs):
-                im = imgs[c].permute(1, 2, 0).numpy()
-                ax.imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray', vmin=0, vmax=1, interpolation='nearest')
-            if c == 0: ax.set_ylabel(k, rotation=0, ha='right', va='center', fontsize=8)
-            if titles is not None and r == 0 and c < len(titles): ax.set_title(str(titles[c]), fontsize=7)
-    fig.tight_layout(pad=0.2)
-    return fig
+plot_rows = show_rows  # the labelled image grid of 01_data
 
 # %% ../nbs/07_vae.ipynb #9ac92ab2
 def box_mask(size:int|tuple, # image size: an int or (H, W)
