@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 from .core import *
 from .models import conv_layers, get_layer
 from fastai.callback.core import Callback
+from fastai.torch_core import rank_distrib
+import re
 
 # %% auto #0
 __all__ = ['METHODS', 'SIGNED', 'METRICS', 'inspect_forward', 'check_model', 'default_cam_layer', 'rectified', 'AreaTarget',
@@ -225,8 +227,10 @@ def attribute(model, # a Learner, Run or module
         lmod = get_layer(model, layer) if layer else None
         if isinstance(target, AreaTarget): m, t = target.wrap(model), torch.zeros(len(x), dtype=torch.long, device=x.device)
         else: m, t = model, _targets(model, x, target, same_target)
-        if seed is not None: torch.manual_seed(seed)
-        with torch.enable_grad(): a = fn(m, x, t, lmod, **kw)
+        # a seeded draw that leaves the caller's random state alone (a recorder inside training must not reseed it)
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []), torch.enable_grad():
+            if seed is not None: torch.manual_seed(seed)
+            a = fn(m, x, t, lmod, **kw)
     finally: model.train(was)
     return a.detach().float().cpu()
 
@@ -290,17 +294,28 @@ def gradcam_layers(model, images:torch.Tensor, layers:list|None=None, targets=No
 
 # %% ../nbs/06_gradcam.ipynb #74a1db0e
 class CamRecorder(Callback):
-    "Save the attribution maps of fixed images after every training epoch (to memory, and to `cams.pt` in a run folder)."
+    "Save the attribution maps of fixed images after every training epoch (to memory, and to `<name>.pt` in the run folder, from rank 0)."
     order = 75
-    def __init__(self, images:torch.Tensor, targets=None, method:str='gradcam', layer:str|None=None):
-        self.images, self.targets, self.method, self.layer = check_images(images).cpu(), targets, method, layer
+    def __init__(self, images:torch.Tensor, targets=None, method:str='gradcam', layer:str|None=None,
+                 name:str='cams', # the file in the run folder (`cams.pt`); give each recorder of a run its own name
+                ):
+        if not re.fullmatch(r'[A-Za-z0-9_\-]+', str(name)): raise RegxError(f"name is a file name of letters, digits, '-' and '_', got {name!r}")
+        self.images, self.targets, self.method, self.layer, self.file = check_images(images).cpu(), targets, method, layer, name
         self.maps = []
+    @property
+    def state_key(self): return f'CamRecorder:{self.file}'
+    def before_fit(self):
+        same = [c for c in self.learn.cbs if isinstance(c, CamRecorder) and c is not self and c.file == self.file]
+        if same: raise RegxError(f"two CamRecorders of this run write {self.file}.pt: give each a different name=, e.g. CamRecorder(..., name='cams-l2')")
     def after_epoch(self):
         log = getattr(self.learn, 'epoch_log', None)
-        if log is not None and not log.logged: return  # a validation-only pass
-        self.maps.append(attribute(self.learn.model, self.images, self.targets, self.method, self.layer))
+        if (log is not None and not log.logged) or rank_distrib(): return  # a validation-only pass; or not the writing rank
+        self.maps.append(attribute(unwrap(self.learn.model), self.images, self.targets, self.method, self.layer))
         saver = getattr(self.learn, 'run_saver', None)
-        if saver is not None: save_torch(dict(images=self.images, maps=torch.stack(self.maps), method=self.method, layer=self.layer), saver.folder/'cams.pt')
+        if saver is not None: save_torch(dict(images=self.images, maps=torch.stack(self.maps), method=self.method, layer=self.layer),
+                                         saver.folder/f'{self.file}.pt')
+    def checkpoint_state(self): return dict(maps=torch.stack(self.maps) if self.maps else None)
+    def restore_state(self, st): self.maps = list(st['maps']) if st['maps'] is not None else []
 
 def plot_cam_epochs(maps:torch.Tensor, # (epochs, N, 1, H, W), e.g. torch.stack(recorder.maps) or torch.load('cams.pt')['maps']
                     images:torch.Tensor, cell:float=1.2) -> plt.Figure:

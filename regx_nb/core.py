@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c85b2a9b
 from __future__ import annotations
-import contextlib, difflib, json, os, random, shutil, tarfile, tempfile, zipfile
+import contextlib, datetime, difflib, json, os, random, re, secrets, shutil, socket, tarfile, tempfile, threading, time, zipfile
 from pathlib import Path
 from typing import Any, Callable
 import numpy as np
@@ -15,8 +15,9 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['RegxError', 'UnknownNameError', 'DataUnavailableError', 'TrainingDiverged', 'default_device', 'seed_everything',
-           'quick', 'sized', 'regx_home', 'Registry', 'atomic_write', 'save_json', 'load_json', 'save_torch',
-           'safe_extract', 'get_module', 'module_device', 'check_images']
+           'quick', 'sized', 'regx_home', 'short_path', 'Registry', 'atomic_write', 'save_json', 'load_json',
+           'save_torch', 'pid_alive', 'lock_stale_after', 'clean_parts', 'FolderLock', 'current_job_id',
+           'describe_owner', 'safe_extract', 'get_module', 'unwrap', 'module_device', 'check_images']
 
 # %% ../nbs/00_core.ipynb #af38f613
 # fastai decorates a few helpers with `torch.jit.script` at import time, which recent PyTorch reports as
@@ -84,6 +85,15 @@ def regx_home(*parts:str, # optional sub-folders, created on demand
     p.mkdir(parents=True, exist_ok=True)
     return p
 
+def short_path(path:str|Path) -> str:
+    "A path as a reader should see it: relative under the current folder, `~/...` under the home folder, `<tmp>/...` for temporary files."
+    p = Path(path).expanduser().absolute()
+    for base, show in ((Path.cwd(), None), (Path(tempfile.gettempdir()).absolute(), '<tmp>'), (Path.home(), '~')):
+        try: rel = p.relative_to(base)
+        except ValueError: continue
+        return str(rel) if show is None else f"{show}/{rel}"
+    return str(p)
+
 # %% ../nbs/00_core.ipynb #2e268505
 class Registry:
     "A name → builder table whose unknown names raise an error listing the known ones."
@@ -114,6 +124,10 @@ class Registry:
     def __repr__(self): return f"Registry({self.kind}: {', '.join(self._d)})"
 
 # %% ../nbs/00_core.ipynb #8294ac6d
+def _host() -> str:
+    "This machine's name, reduced to letters, digits and underscores."
+    return re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname())[:40] or 'host'
+
 def _umask():
     m = os.umask(0); os.umask(m); return m
 
@@ -123,7 +137,8 @@ def atomic_write(path:str|Path, # the file to write
                 ):
     "Context manager yielding a file that appears at `path` only if the block finishes without error."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.part')
+    # the temporary name says who writes it, so that a later process can remove it if the writer died
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}@{_host()}.', suffix='.part')
     try:
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f:
             yield f
@@ -140,7 +155,7 @@ def save_json(obj:Any, path:str|Path) -> Path:
     return Path(path)
 
 def load_json(path:str|Path) -> Any:
-    "Read a JSON file."
+    "Read a JSON file (a truncated or garbled one raises `json.JSONDecodeError`)."
     return json.loads(Path(path).read_text(encoding='utf-8'))
 
 def _json_default(o):
@@ -154,6 +169,138 @@ def save_torch(obj:Any, path:str|Path) -> Path:
     "`torch.save` atomically (use it for `state_dict`s, loaded back with `weights_only=True`)."
     with atomic_write(path) as f: torch.save(obj, f)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #9f76e730
+def pid_alive(pid:int) -> bool:
+    "Whether process `pid` runs on this machine (a zombie that has exited counts as dead)."
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass
+    except (OverflowError, ValueError): return False
+    try:  # Linux: a killed child that nobody has reaped yet still answers kill(0)
+        with open(f'/proc/{int(pid)}/stat') as f: return f.read().rsplit(')', 1)[-1].split()[0] != 'Z'
+    except OSError: return True
+
+def lock_stale_after() -> float:
+    "Seconds after which a heartbeat is too old to belong to a live owner: `REGX_LOCK_STALE`, default 600."
+    return float(os.environ.get('REGX_LOCK_STALE') or 600)
+
+_PART = re.compile(r'\.(\d+)@([A-Za-z0-9_]+)\.[^.]+\.part$')
+
+def clean_parts(folder:str|Path, # a folder the kit writes into (not recursive)
+               ) -> list[Path]:
+    "Remove the `.part` files of writers that died: their process is gone on this host, or they are older than `lock_stale_after()`."
+    folder, gone, now = Path(folder), [], time.time()
+    if not folder.is_dir(): return gone
+    for p in list(folder.glob('*.part')) + list(folder.glob('.*.part')):
+        m = _PART.search(p.name)
+        try: old = now - p.stat().st_mtime > lock_stale_after()
+        except FileNotFoundError: continue
+        dead = (m is not None and m.group(2) == _host() and not pid_alive(int(m.group(1)))) or old
+        if dead:
+            with contextlib.suppress(FileNotFoundError): p.unlink(); gone.append(p)
+    return gone
+
+# %% ../nbs/00_core.ipynb #5ec9d1aa
+class FolderLock:
+    "One live owner for a folder: a `.lock` file with host, pid, start time and a heartbeat (no `flock`, so it works on network folders)."
+    def __init__(self, folder:str|Path, # the folder to own
+                 what:str='training', # what the owner does, for messages
+                 heartbeat:float|None=None, # seconds between heartbeats; default `REGX_LOCK_HEARTBEAT` or 30
+                ):
+        self.folder, self.what = Path(folder), what
+        self.path = self.folder/'.lock'
+        self.heartbeat = float(heartbeat or os.environ.get('REGX_LOCK_HEARTBEAT') or 30)
+        self.token, self.lost, self._stop = None, False, None
+    def read(self) -> dict|None:
+        "The lock's content, None when there is no lock (an unreadable lock reads as an owner that never beat)."
+        try: txt = self.path.read_text(encoding='utf-8')
+        except FileNotFoundError: return None
+        try: info = json.loads(txt); assert isinstance(info, dict) and 'token' in info
+        except Exception:
+            try: mt = self.path.stat().st_mtime
+            except FileNotFoundError: return None
+            return dict(token=None, host='?', pid=-1, heartbeat=mt, start=mt, what='?', unreadable=True)
+        return info
+    @staticmethod
+    def is_stale(info:dict) -> bool:
+        "Dead owner: its pid is gone on this host, or its heartbeat is older than `lock_stale_after()`."
+        if info.get('host') == _host() and info.get('pid', -1) > 0 and not pid_alive(info['pid']): return True
+        return time.time() - float(info.get('heartbeat', 0)) > lock_stale_after()
+    def owner(self) -> dict|None:
+        "The live owner (the lock's content), or None when the folder is free or its owner is dead."
+        info = self.read()
+        return None if info is None or self.is_stale(info) or info.get('token') == self.token else info
+    def _content(self, start=None) -> str:
+        now = time.time()
+        return json.dumps(dict(token=self.token, host=_host(), pid=os.getpid(), what=self.what, job_id=current_job_id(),
+                               start=start or now, started=_utc(start or now), heartbeat=now))
+    def _break(self, info:dict) -> None:
+        "Remove a stale lock, unless someone replaced it in the meantime."
+        aside = self.folder/f'.lock.stale.{secrets.token_hex(4)}'
+        try: os.rename(self.path, aside)
+        except FileNotFoundError: return
+        try: moved = json.loads(aside.read_text(encoding='utf-8')).get('token')
+        except Exception: moved = None
+        if moved != info.get('token'):  # not the lock we judged stale: put it back if nobody took the name
+            with contextlib.suppress(OSError): os.link(aside, self.path)
+        aside.unlink(missing_ok=True)
+    def acquire(self, wait:bool=True, # wait for a live owner to finish; False: give up at once
+                poll:float=1., timeout:float|None=None) -> bool:
+        "Take the lock: True when this process owns the folder, False when another live process does (and `wait` is off or timed out)."
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.token, t0 = secrets.token_hex(8), time.time()
+        while True:
+            tmp = self.folder/f'.lock.{os.getpid()}@{_host()}.{secrets.token_hex(3)}.part'
+            self._start = time.time()
+            tmp.write_text(self._content(self._start), encoding='utf-8')
+            try: os.link(tmp, self.path); got = True  # atomic: fails when a lock exists (also on NFS)
+            except FileExistsError: got = False
+            finally: tmp.unlink(missing_ok=True)
+            if got: break
+            info = self.read()
+            if info is None: continue
+            if self.is_stale(info): self._break(info); continue
+            if not wait or (timeout is not None and time.time() - t0 > timeout): self.token = None; return False
+            time.sleep(poll)
+        self.lost, self._stop = False, threading.Event()
+        threading.Thread(target=self._beat_loop, args=(self._stop,), daemon=True).start()
+        return True
+    def beat(self) -> bool:
+        "Refresh the heartbeat; False (and `lost` set) when the lock is no longer ours."
+        if self.token is None: return False
+        info = self.read()
+        if info is None or info.get('token') != self.token: self.lost = True; return False
+        with contextlib.suppress(OSError):
+            with atomic_write(self.path, 'w') as f: f.write(self._content(self._start))
+        return True
+    def _beat_loop(self, stop):
+        while not stop.wait(self.heartbeat):
+            if not self.beat(): return
+    def release(self) -> None:
+        "Give the folder up (only if this process still owns it)."
+        if self._stop is not None: self._stop.set()
+        info = self.read()
+        if self.token is not None and info is not None and info.get('token') == self.token: self.path.unlink(missing_ok=True)
+        self.token = None
+    def __enter__(self):
+        if not self.acquire(): raise RegxError(f"{self.folder} is owned by another process")
+        return self
+    def __exit__(self, *exc): self.release()
+    def __repr__(self):
+        o = self.read()
+        return f"FolderLock({self.folder.name}, " + ('free' if o is None else f"{o.get('what')} by pid {o.get('pid')} on {o.get('host')}") + ')'
+
+def _utc(t:float|None=None) -> str: return datetime.datetime.fromtimestamp(t or time.time(), datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+def current_job_id() -> str|None:
+    "The cluster job this process runs in (SLURM, or submitit's local executor), if any."
+    return os.environ.get('SLURM_JOB_ID') or os.environ.get('SUBMITIT_LOCAL_JOB_ID') or None
+
+def describe_owner(info:dict) -> str:
+    "An owner as words: 'training by pid 123 on node7 (job 456), alive 12 s ago'."
+    job = f" (job {info['job_id']})" if info.get('job_id') else ''
+    return f"{info.get('what', '?')} by pid {info.get('pid')} on {info.get('host')}{job}, heartbeat {time.time() - float(info.get('heartbeat', 0)):.0f} s ago"
 
 # %% ../nbs/00_core.ipynb #99c6f590
 def _inside(root:Path, name:str) -> bool:
@@ -200,6 +347,11 @@ def get_module(obj:Any, # a `Learner`, a `Run` or an `nn.Module`
     m = getattr(obj, 'model', None)
     if isinstance(m, nn.Module): return m
     raise RegxError(f"expected a fastai Learner, a regx_nb Run or a torch nn.Module, got {type(obj).__name__}")
+
+def unwrap(model:nn.Module) -> nn.Module:
+    "The model inside a `DistributedDataParallel` (or any `.module`) wrapper; the model itself otherwise."
+    while isinstance(getattr(model, 'module', None), nn.Module): model = model.module
+    return model
 
 def module_device(model:nn.Module) -> torch.device:
     "The device of a module's first parameter or buffer (the CPU for a module without any)."

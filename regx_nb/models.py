@@ -75,10 +75,17 @@ def _head(layers, n_in, size, widths, n_out, dropout, bn, act='relu', start=None
     return layers
 
 class KitCNN(nn.Sequential):
-    "A named `nn.Sequential` that starts with `Normalize` and remembers how it was built."
+    "A named `nn.Sequential` that starts with `Normalize`, remembers how it was built, and refuses images of another size than its dense head was built for."
     def __init__(self, layers:OrderedDict, **config):
         super().__init__(layers)
         self.config = config
+    def forward(self, x):
+        size = self.config.get('size')
+        if size is not None and x.dim() == 4 and x.shape[1] == self.config.get('n_in') and tuple(x.shape[-2:]) != (size, size):
+            name = self.config.get('name', 'model')
+            raise RegxError(f"{name} was built for {size}x{size} images (its dense head has that size) but got {x.shape[-2]}x{x.shape[-1]}: "
+                            f"build it with get_model({name!r}, size={x.shape[-1]}) (make_learner takes the size from the data)")
+        return super().forward(x)
 
 # %% ../nbs/02_models.ipynb #d7cf3e68
 def _start(n_in): return OrderedDict(norm=Normalize(n_in=n_in))

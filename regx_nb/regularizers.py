@@ -66,7 +66,9 @@ def hard_svb_(model:nn.Module, # changed in place
     if eps < 0: raise RegxError(f"eps must be >= 0, got {eps}")
     for w in _weights(model):
         W = _as_matrix(w).float()
-        U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+        try: U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+        except torch.linalg.LinAlgError:  # after a clamp many singular values are equal, which float32 LAPACK may fail on
+            U, S, Vh = torch.linalg.svd(W.double(), full_matrices=False)
         w.copy_((U @ torch.diag(S.clamp(1 / (1 + eps), 1 + eps)) @ Vh).reshape(w.shape).to(w.dtype))
     return model
 
@@ -222,12 +224,21 @@ class HardSVB(Regularizer):
         self.steps = getattr(self, 'steps', 0) + 1
         if self.steps % max(1, int(self.params['every'])) == 0: hard_svb_(self.model, self.params['eps'])
     def after_fit(self): hard_svb_(self.model, self.params['eps'])
+    # a resumed run continues the step count and must not re-initialize its weights
+    def checkpoint_state(self): return dict(started=getattr(self, 'started', False), steps=getattr(self, 'steps', 0))
+    def restore_state(self, st): self.started, self.steps = st['started'], st['steps']
 
 # %% ../nbs/03_regularizers.ipynb #62e74fb0
 @_register
 class Jacobian(Regularizer):
     "Jacobian penalty (λ/2)·||dz/dx||_F², estimated with n_proj random projections (Hoffman et al. 2019)."
     reg_name, defaults = 'jacobian', dict(lam=0.01, n_proj=1)
+    def __init__(self, **params):
+        n = params.get('n_proj', 1)
+        if n != -1 and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+            raise RegxError(f"jacobian: n_proj must be a positive int (random projections) or -1 (the exact norm, one backward pass per class), got {n!r}")
+        super().__init__(**{**params, 'n_proj': 1})  # (the base class refuses negative numbers)
+        self.params['n_proj'] = n
     def weight(self): return self.params['lam'] / 2
     def before_batch(self):
         if self.training: self.learn.xb = (self.xb[0].detach().requires_grad_(True), *self.xb[1:])
@@ -251,12 +262,9 @@ class LabelSmoothing(Regularizer):
     "Label smoothing: cross-entropy against (1−ε)·onehot + ε/C, C from the data (Szegedy et al. 2016)."
     reg_name, defaults = 'label_smoothing', dict(eps=0.1)
     order = 15  # replaces the data loss before the penalties (order 20) are added to it
-    def before_fit(self):
-        self.n_classes = self.learn.dls.c
-        with torch.no_grad():
-            was = self.model.training; self.model.eval()
-            out = self.model(self.learn.dls.one_batch()[0][:2]); self.model.train(was)
-        if out.shape[-1] != self.n_classes: raise RegxError(f"label_smoothing: the model has {out.shape[-1]} outputs but the data has {self.n_classes} classes")
+    # (the number of outputs is checked on the first batch by `label_smoothing_loss`: no extra batch is drawn, which would
+    # change the data order of a resumed run and fails on the distributed loaders of `distrib_ctx`)
+    def before_fit(self): self.n_classes = self.learn.dls.c
     def after_loss(self):
         if self.training: self.learn.loss_grad = label_smoothing_loss(self.pred, self.yb[0], self.n_classes, self.params['eps'])
 

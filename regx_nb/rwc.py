@@ -18,6 +18,7 @@ from matplotlib.colors import LogNorm, Normalize as ColorNorm
 from .core import *
 from .regularizers import weight_layers
 from fastai.callback.core import Callback
+from fastai.torch_core import rank_distrib
 
 # %% auto #0
 __all__ = ['PRIMITIVES', 'relative_weight_change', 'rwc_elementwise', 'layer_primitive', 'layer_primitives', 'group_by_primitive',
@@ -117,7 +118,7 @@ class RWC(Callback):
                  layers:list|None=None, # names of conv/linear layers to track (default: all of them)
                  eps:float=1e-8, # denominator offset of the 'elementwise' variant
                  folder:str|Path|None=None, # where to write rwc.npz (default: the run folder of `RunSaver`, if any)
-                 name:str='rwc', # attribute of the Learner (`learn.rwc`); change it to attach two recorders
+                 name:str='rwc', # attribute of the Learner (`learn.rwc`) and file in the run folder (`rwc.npz`); change it to attach two recorders
                 ):
         if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
             raise RegxError(f"every must be None (per epoch only) or a positive int (steps), got {every!r}")
@@ -131,9 +132,16 @@ class RWC(Callback):
         self._pending = False
     @property
     def name(self): return self._name
+    @property
+    def state_key(self): return f'RWC:{self._name}'
+    # a resumed run keeps the curves of the epochs before the interruption (the weights it resumes from are the reference)
+    def checkpoint_state(self): return dict(values=list(self.values), step_values=list(self.step_values), step_iters=list(self.step_iters),
+                                            steps=getattr(self, '_steps', 0), seconds=self.seconds, layers=list(self.layers))
+    def restore_state(self, st):
+        self._restore = st
 
     def _start(self):
-        mods = dict(weight_layers(self.learn.model))
+        mods = dict(weight_layers(unwrap(self.learn.model)))
         if self.layer_arg is None: names = list(mods)
         else:
             bad = [n for n in self.layer_arg if n not in mods]
@@ -156,7 +164,13 @@ class RWC(Callback):
 
     def before_train(self):
         # (not before_fit: `validate`/`get_preds` send fit events too; a fit's first training phase starts a new record)
-        if self.epoch == 0 or not self.layers: self._start()
+        if self.epoch == 0 or not self.layers:
+            self._start()
+            st = getattr(self, '_restore', None)
+            if st is not None and self.epoch > 0:  # resuming: continue the record
+                self.values, self.step_values, self.step_iters = [np.asarray(v) for v in st['values']], [np.asarray(v) for v in st['step_values']], list(st['step_iters'])
+                self._steps, self.seconds = int(st['steps']), float(st['seconds'])
+            self._restore = None
     def after_step(self):
         if not self.every: return
         self._steps += 1
@@ -169,7 +183,7 @@ class RWC(Callback):
         self._pending = False
         saver = getattr(self.learn, 'run_saver', None)
         folder = self.folder or getattr(saver, 'folder', None)
-        if folder is not None: self.save(folder)
+        if folder is not None and not rank_distrib(): self.save(folder)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -182,8 +196,8 @@ class RWC(Callback):
         v = np.stack(self.step_values, 1) if self.step_values else np.zeros((len(self.layers), 0))
         return _frame(v, self.layers, 'step', self.step_iters, self.variant, self.eps, self.every)
     def save(self, folder:str|Path) -> Path:
-        "Write `rwc.npz` (layers, per-epoch and per-step values, the variant) into `folder`, atomically."
-        path = Path(folder)/'rwc.npz'
+        "Write `<name>.npz` (`rwc.npz` by default: layers, per-epoch and per-step values, the variant) into `folder`, atomically."
+        path = Path(folder)/f'{self._name}.npz'
         ep, st = self.table, self.steps_table
         with atomic_write(path) as f:
             np.savez(f, layers=np.array(self.layers, dtype=str), values=ep.to_numpy(), epochs=ep.columns.to_numpy(),
@@ -196,28 +210,32 @@ def _frame(v, layers, col, cols, variant, eps, every):
     df.attrs.update(variant=str(variant), eps=float(eps), every=int(every or 0))
     return df
 
-def _rwc_file(run_or_folder) -> Path:
+def _rwc_file(run_or_folder, name:str='rwc') -> Path:
     x = run_or_folder
     if isinstance(x, (str, Path)): p = Path(x)
     elif isinstance(getattr(x, 'path', None), (str, Path)): p = Path(x.path)  # a regx_nb Run
     else: raise RegxError(f"expected a Run, a run folder or an rwc.npz path, got {type(x).__name__}")
-    if p.is_dir(): p = p/'rwc.npz'
+    if p.is_dir(): p = p/f'{name}.npz'
     if not p.is_file():
-        raise RegxError(f"{p} does not exist: the run was trained without the RWC callback. Train it with "
+        raise RegxError(f"{p.parent.name}/{p.name} does not exist: the run was trained without the RWC callback. Train it with "
                         f"train_run(spec, root, cbs=[RWC()]) or run_grid(specs, root, cbs=[RWC]) (delete its metrics.json to retrain)")
     return p
 
 def load_rwc(run_or_folder, # a `Run`, a run folder, an `rwc.npz` file, or a Learner with an `RWC` callback
              steps:bool=False, # the per-step table (recorded with `RWC(every=k)`) instead of the per-epoch one
+             name:str='rwc', # the recorder's name (its file is `<name>.npz`)
             ) -> pd.DataFrame:
     "The RWC table (layer x epoch, or layer x step) saved with a run."
-    rec = getattr(run_or_folder, 'rwc', None)
+    rec = getattr(run_or_folder, name, None)
     if isinstance(rec, RWC): return rec.steps_table if steps else rec.table
-    p = _rwc_file(run_or_folder)
-    with np.load(p, allow_pickle=False) as z:
-        if steps: v, cols, col = z['step_values'], z['steps'], 'step'
-        else: v, cols, col = z['values'], z['epochs'], 'epoch'
-        return _frame(v.reshape(len(z['layers']), len(cols)), z['layers'].tolist(), col, cols.tolist(), z['variant'].item(), z['eps'].item(), z['every'].item())
+    p = _rwc_file(run_or_folder, name)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if steps: v, cols, col = z['step_values'], z['steps'], 'step'
+            else: v, cols, col = z['values'], z['epochs'], 'epoch'
+            return _frame(v.reshape(len(z['layers']), len(cols)), z['layers'].tolist(), col, cols.tolist(), z['variant'].item(), z['eps'].item(), z['every'].item())
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        raise RegxError(f"{p.parent.name}/{p.name} is damaged ({type(e).__name__}: {e}); retrain the run to record it again") from e
 
 # %% ../nbs/10_rwc.ipynb #c549c485
 def clip_outliers(values, # an RWC table (layers x epochs), a 2-D array, or one layer's curve (1-D)

@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #2a816171
 from __future__ import annotations
-import argparse, hashlib, json, math, os, shutil, sys, tempfile, time, traceback
+import argparse, contextlib, hashlib, json, math, os, random, shutil, subprocess, sys, tempfile, time, traceback, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 import matplotlib.pyplot as plt
 from .core import *
+from .core import _host
 from .data import get_dls
 from .models import get_model, n_params
 from .regularizers import Regularizer, as_regularizers, reg_tag
@@ -26,11 +27,13 @@ import fastai.callback.schedule  # fit_one_cycle
 import fastai.callback.progress  # no_bar
 from fastai.callback.fp16 import MixedPrecision
 from fastprogress.fastprogress import progress_bar
+from fastai.torch_core import rank_distrib, num_distrib
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'SPEC_DEFAULTS', 'EpochLog', 'StopOnNonFinite', 'make_learner', 'normalize_spec', 'run_id', 'Run',
-           'RunSaver', 'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs', 'load_results', 'load_history',
-           'summarize', 'plot_curves', 'plot_results', 'regx_train']
+__all__ = ['IGNORE_INDEX', 'SPEC_DEFAULTS', 'EpochLog', 'StopOnNonFinite', 'make_learner', 'normalize_spec', 'run_id',
+           'CorruptRunError', 'sha256_file', 'Run', 'job_alive', 'rng_states', 'set_rng_states', 'RunSaver',
+           'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs', 'load_results', 'load_history', 'summarize',
+           'plot_curves', 'plot_results', 'regx_train']
 
 # %% ../nbs/04_training.ipynb #b154f8fc
 IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not scored
@@ -135,42 +138,129 @@ def run_id(spec:dict) -> str:
     return f"{s['model']}-{reg_tag(s['reg'])}-s{s['seed']}-{h}"
 
 # %% ../nbs/04_training.ipynb #ad3ac807
+class CorruptRunError(RegxError):
+    "A finished run whose files do not parse or do not match their checksum; the message names the run and the file."
+
+def sha256_file(path:str|Path) -> str:
+    "The sha256 of a file, read in chunks."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()
+
 class Run:
-    "A training run's folder: `spec.json`, `history.csv`, `metrics.json`, `model.pth` (and what analyses add)."
-    def __init__(self, path:str|Path): self.path = Path(path); self._model = None
+    "A training run's folder: `spec.json`, `history.csv`, `checkpoint.pth` while training; `model.pth` and `metrics.json` when finished."
+    def __init__(self, path:str|Path): self.path = Path(path); self._model, self._checked = None, None
     @classmethod
     def load(cls, path:str|Path) -> 'Run':
         "Open a run folder (finished or not) to read its spec, history, metrics and model."
         r = cls(path)
         if not (r.path/'spec.json').is_file(): raise RegxError(f"{path} is not a run folder: it has no spec.json")
+        clean_parts(r.path)
         return r
+    def _json(self, name:str):
+        try: d = load_json(self.path/name)
+        except FileNotFoundError: raise
+        except (ValueError, UnicodeDecodeError) as e: raise CorruptRunError(f"run {self.name} is corrupt: {name} is not valid JSON ({e})") from e
+        if not isinstance(d, dict): raise CorruptRunError(f"run {self.name} is corrupt: {name} holds {type(d).__name__}, not an object")
+        return d
     @property
-    def spec(self) -> dict: return load_json(self.path/'spec.json')
+    def spec(self) -> dict: return self._json('spec.json')
     @property
-    def metrics(self) -> dict|None: return load_json(self.path/'metrics.json') if (self.path/'metrics.json').is_file() else None
+    def metrics(self) -> dict|None:
+        "The final metrics, None while the run is unfinished (a `CorruptRunError` when the file is garbled)."
+        return self._json('metrics.json') if (self.path/'metrics.json').is_file() else None
     @property
     def done(self) -> bool:
-        "Finished (successfully or diverged): `metrics.json` exists."
+        "Finished (successfully or diverged): `metrics.json` exists (see `problem` for whether it can be trusted)."
         return (self.path/'metrics.json').is_file()
+    def problem(self) -> str|None:
+        "What is wrong with a finished run, as 'file: reason', or None when its files parse and its weights match their checksum."
+        if not self.done: return None
+        names = ('spec.json', 'model_config.json', 'metrics.json', 'history.csv', 'model.pth')
+        key = tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None for p in (self.path/n for n in names))
+        if self._checked is None or self._checked[0] != key: self._checked = (key, self._find_problem())
+        return self._checked[1]
+    def _find_problem(self) -> str|None:
+        for name in ('metrics.json', 'spec.json', 'model_config.json'):
+            try: self._json(name)
+            except FileNotFoundError: return f"{name}: missing"
+            except CorruptRunError as e: return str(e).split(': ', 1)[1]
+        m = self.metrics
+        if m.get('status') not in ('ok', 'diverged'): return f"metrics.json: unknown status {m.get('status')!r}"
+        if m['status'] == 'ok' or m.get('weights_sha256'):
+            if not (self.path/'model.pth').is_file(): return 'model.pth: missing'
+            if not m.get('weights_sha256'): return 'metrics.json: no weights_sha256 to verify model.pth against'
+            if sha256_file(self.path/'model.pth') != m['weights_sha256']:
+                return 'model.pth: its sha256 does not match the one in metrics.json (truncated, damaged or replaced)'
+        if (self.path/'history.csv').is_file():
+            try: pd.read_csv(self.path/'history.csv')
+            except Exception as e: return f"history.csv: unreadable ({type(e).__name__})"
+        return None
+    def verify(self) -> 'Run':
+        "Raise a `CorruptRunError` naming the run and the file if a finished run's files do not parse or verify."
+        p = self.problem()
+        if p: raise CorruptRunError(f"run {self.name} is corrupt: {p}")
+        return self
     @property
-    def status(self) -> str: return (self.metrics or {}).get('status', 'unfinished')
+    def status(self) -> str:
+        "'ok', 'diverged', 'unfinished', or 'corrupt' (files that do not parse or verify)."
+        if not self.done: return 'unfinished'
+        return 'corrupt' if self.problem() else self.metrics['status']
+    def quarantine(self, reason:str) -> Path:
+        "Move the run's files aside into `corrupt-<UTC time>/` (never deleted) with a note of `reason`; return that folder."
+        dest = self.path/f"corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        while dest.exists(): dest = dest.with_name(dest.name + '_')
+        dest.mkdir()
+        for f in list(self.path.iterdir()):
+            if f.name == '.lock' or f.name.startswith('corrupt-') or f.name.endswith('.part'): continue
+            os.replace(f, dest/f.name)
+        (dest/'REASON.txt').write_text(reason + '\n', encoding='utf-8')
+        self._model = self._checked = None
+        return dest
+    @property
+    def owner(self) -> dict|None:
+        "The live process that owns this run (training it), or None."
+        return FolderLock(self.path).owner()
+    @property
+    def job(self) -> dict|None:
+        "The cluster job submitted for this run if it is still queued or running, else None."
+        try: info = load_json(self.path/'job.json')
+        except (FileNotFoundError, ValueError): return None
+        return info if job_alive(info) else None
+    def state(self) -> str:
+        "Where the run stands for a grid: 'finished', 'corrupt', 'running' (owned or queued elsewhere) or 'todo'."
+        if self.done:
+            if self.problem() is None: return 'finished'
+            return 'running' if self.owner else 'corrupt'
+        return 'running' if (self.owner or self.job) else 'todo'
     @property
     def history(self) -> pd.DataFrame:
+        "The per-epoch table (empty before the first epoch)."
         p = self.path/'history.csv'
-        return pd.read_csv(p) if p.is_file() else pd.DataFrame()
+        if not p.is_file(): return pd.DataFrame()
+        try: return pd.read_csv(p)
+        except Exception as e: raise CorruptRunError(f"run {self.name} is corrupt: history.csv is unreadable ({e})") from e
     @property
     def name(self) -> str: return self.path.name
     def build_model(self) -> nn.Module:
         "The model of this run with fresh weights."
-        cfg = dict(load_json(self.path/'model_config.json'))
+        cfg = dict(self._json('model_config.json'))
         return get_model(cfg.pop('name'), **{k: v for k, v in cfg.items() if k in ('n_in', 'n_out', 'dropout', 'bn', 'size', 'stem')})
     @property
     def model(self) -> nn.Module:
-        "The trained model (weights of the last saved epoch), in eval mode, on the CPU."
+        "The trained model of a finished run, its weights verified against their checksum, in eval mode, on the CPU."
         if self._model is None:
-            if not (self.path/'model.pth').is_file(): raise RegxError(f"run {self.name} has no saved weights yet (model.pth)")
+            if not self.done:
+                o = self.owner
+                raise RegxError(f"run {self.name} is not finished" + (f" ({describe_owner(o)})" if o else '') +
+                                "; analyses read finished runs only: train it with train_run/run_grid first")
+            self.verify()
+            if not (self.path/'model.pth').is_file(): raise RegxError(f"run {self.name} diverged before its first epoch ended: it has no weights")
             m = self.build_model()
-            m.load_state_dict(torch.load(self.path/'model.pth', map_location='cpu', weights_only=True))
+            try: sd = torch.load(self.path/'model.pth', map_location='cpu', weights_only=True)
+            except Exception as e: raise CorruptRunError(f"run {self.name} is corrupt: model.pth cannot be read ({e})") from e
+            m.load_state_dict(sd)
             self._model = m.eval()
         return self._model
     def dls(self, **kw):
@@ -182,62 +272,196 @@ class Run:
         s = self.spec
         return make_learner(dls or self.dls(), self.model, reg=s['reg'], lr=s['lr'], seed=s['seed'], opt=s['opt'])
     def __repr__(self):
-        m = self.metrics or {}
+        st = self.status
+        m = self.metrics if st in ('ok', 'diverged') else {}
         acc = f", test_acc={m['test_acc']:.4f}" if 'test_acc' in m else ''
-        return f"Run({self.name}, {self.status}{acc})"
+        return f"Run({self.name}, {st}{acc})"
+
+def job_alive(info:dict) -> bool:
+    "Whether a submitted job (`job.json`: job_id, cluster, host) is still queued or running."
+    jid, cluster = str(info.get('job_id', '')), info.get('cluster')
+    if not jid: return False
+    if cluster in ('local', 'debug'): return info.get('host') == _host() and jid.isdigit() and pid_alive(int(jid))
+    try: out = subprocess.run(['squeue', '-h', '-j', jid, '-o', '%T'], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):  # no SLURM tools here: trust a recent submission
+        return time.time() - float(info.get('submitted', 0)) < lock_stale_after()
+    return out.returncode == 0 and out.stdout.strip() not in ('', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED')
 
 # %% ../nbs/04_training.ipynb #b3df8a20
+def _plain(o):
+    "Numpy scalars and arrays as Python numbers and tensors, recursively (so that a checkpoint loads with `weights_only=True`)."
+    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return type(o)(_plain(v) for v in o)
+    if isinstance(o, np.ndarray): return torch.from_numpy(o.copy())
+    if isinstance(o, np.generic): return o.item()
+    return o
+
+def _opt_state(opt) -> dict:
+    "fastai's optimizer state as plain lists and dicts."
+    sd = opt.state_dict()
+    return dict(state=[dict(st) for st in sd['state']], hypers=[dict(h) for h in sd['hypers']])
+
+def _train_dl(learn):
+    dl = learn.dls.loaders[0]
+    return getattr(dl, 'dl', dl)  # under `distrib_ctx` the loader is wrapped in a `DistributedDL`
+
+def rng_states(learn:Learner) -> dict:
+    "Every random state that decides the rest of a fit: Python, NumPy, torch (CPU and CUDA) and the training data order."
+    np_state = np.random.get_state()
+    return dict(python=random.getstate(), numpy=(np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(_plain, np_state[2:])),
+                torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                data=_train_dl(learn).rng.getstate())
+
+def set_rng_states(learn:Learner, st:dict):
+    "Restore what `rng_states` saved."
+    random.setstate(_tuples(st['python']))
+    n = st['numpy']; np.random.set_state((n[0], n[1].numpy().astype(np.uint32), *n[2:]))
+    torch.set_rng_state(st['torch'])
+    if st['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
+    _train_dl(learn).rng.setstate(_tuples(st['data']))
+
+def _tuples(o): return tuple(_tuples(v) for v in o) if isinstance(o, (list, tuple)) else o
+
+def _stateful(learn) -> dict:
+    "The callbacks that carry state across epochs (they define `checkpoint_state` and `restore_state`), by class name."
+    return {getattr(cb, 'state_key', type(cb).__name__): cb for cb in learn.cbs if hasattr(cb, 'checkpoint_state')}
+
 class RunSaver(Callback):
-    "After every epoch: append to `history.csv` and save `model.pth` (both atomically)."
+    "After every training epoch, on rank 0: `history.csv` and an atomic `checkpoint.pth` (weights, optimizer, schedule position, random states, callback states)."
     order = 70
-    def __init__(self, run:Run): self.folder = run.path  # (`self.run` is a fastai Callback flag)
+    def __init__(self, run:Run, lock:FolderLock|None=None):
+        self.folder, self.lock = run.path, lock  # (`self.run` is a fastai Callback flag)
     def after_epoch(self):
         if not self.learn.epoch_log.logged: return  # not a training epoch
+        if self.lock is not None and not self.lock.beat():
+            raise RegxError(f"run {self.folder.name}: another process took this run over (its lock is no longer ours); stopping without writing")
+        if rank_distrib(): return  # one writer: rank 0
         rows = self.learn.epoch_log.rows
         with atomic_write(self.folder/'history.csv', 'w') as f: pd.DataFrame(rows).to_csv(f, index=False)
-        save_torch(self.learn.model.state_dict(), self.folder/'model.pth')
+        scaler = getattr(self.learn, 'scaler', None)
+        save_torch(_plain(dict(epoch=len(rows), run=self.folder.name, model=unwrap(self.learn.model).state_dict(),
+                               opt=_opt_state(self.learn.opt), rng=rng_states(self.learn), history=rows,
+                               callbacks={k: cb.checkpoint_state() for k, cb in _stateful(self.learn).items()},
+                               scaler=scaler.state_dict() if scaler is not None else None)), self.folder/'checkpoint.pth')
+
+class _Resume(Callback):
+    "Restores the mixed-precision scaler and the random states at the start of a resumed fit (after fastai's own setup)."
+    order = 12  # after MixedPrecision (10) and DistributedTrainer (11) set themselves up
+    def __init__(self, ck): self.ck = ck
+    def before_fit(self):
+        if self.ck is None or getattr(self, 'done', False): return
+        if self.ck.get('scaler') and getattr(self.learn, 'scaler', None) is not None: self.learn.scaler.load_state_dict(self.ck['scaler'])
+        set_rng_states(self.learn, self.ck['rng']); self.done = True
+
+def _load_checkpoint(run:Run, device) -> dict|None:
+    "The run's last checkpoint, or None; a damaged one is moved aside (the run then starts over)."
+    p = run.path/'checkpoint.pth'
+    if not p.is_file(): return None
+    try:
+        ck = torch.load(p, map_location=device, weights_only=True)
+        if not isinstance(ck, dict) or ck.get('run') != run.name or not {'epoch', 'model', 'opt', 'rng', 'history'} <= set(ck):
+            raise ValueError('not a checkpoint of this run')
+        return ck
+    except Exception as e:
+        aside = run.path/f"corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+        aside.mkdir(exist_ok=True); os.replace(p, aside/'checkpoint.pth')
+        print(f"run {run.name}: checkpoint.pth is damaged ({type(e).__name__}); moved it to {aside.name}/ and starting over", file=sys.stderr)
+        return None
 
 def _evaluate(learn, dl) -> tuple:
     with learn.no_bar(), learn.no_logging(): loss, acc = learn.validate(dl=dl)
     return float(loss), float(acc)
+
+def _finish_diverged(run, learn, err, t0, resumed_from):
+    "A diverged run keeps the weights of its last completed epoch (from the checkpoint) and records the error."
+    ck = run.path/'checkpoint.pth'
+    info = dict(status='diverged', error=str(err), epochs_completed=len(learn.epoch_log.rows), resumed_from=resumed_from,
+                wall_time=time.perf_counter() - t0, weights_sha256=None)
+    if ck.is_file():
+        save_torch(torch.load(ck, map_location='cpu', weights_only=True)['model'], run.path/'model.pth')
+        info['weights_sha256'] = sha256_file(run.path/'model.pth')
+    save_json(info, run.path/'metrics.json')
+    ck.unlink(missing_ok=True)
 
 def train_run(spec:dict, # a spec (see `normalize_spec`); missing keys take their defaults
               root:str|Path, # the folder that holds the runs of a grid
               progress:bool=False, # show fastai's progress bar and table
               cbs:list|None=None, # extra callbacks (e.g. the `RWC` recorder of 10_rwc)
               device=None,
+              on_busy:str='wait', # another live process owns the run: 'wait' for it, or 'skip' (return the unfinished run)
              ) -> Run:
-    "Train the run of `spec` under `root` unless it is already finished; return its `Run`."
+    "Train the run of `spec` under `root` unless it is finished: resume from its last checkpoint, and own its folder while training."
+    if on_busy not in ('wait', 'skip'): raise RegxError(f"on_busy must be 'wait' or 'skip', got {on_busy!r}")
     spec = normalize_spec(spec)
     run = Run(Path(root)/run_id(spec))
-    if run.done: return run
-    run.path.mkdir(parents=True, exist_ok=True)
-    for f in ('history.csv', 'model.pth'): (run.path/f).unlink(missing_ok=True)  # leftovers of a killed attempt
-    save_json(spec, run.path/'spec.json')
+    rank, world = rank_distrib(), num_distrib()
+    if world > 1:  # several processes (`accelerate launch`): rank 0 owns the folder, the others follow
+        from accelerate import PartialState
+        state = PartialState(cpu=default_device(device).type == 'cpu')  # gloo on the CPU, NCCL on GPUs
+    lock = FolderLock(run.path) if rank == 0 else None
+    try:
+        if rank == 0:
+            run.path.mkdir(parents=True, exist_ok=True); clean_parts(run.path)
+            if not lock.acquire(wait=on_busy == 'wait'):
+                print(f"run {run.name}: skipped, {describe_owner(lock.read() or {})}", file=sys.stderr)
+                lock = None
+            elif run.done:
+                p = run.problem()
+                if p is not None:
+                    dest = run.quarantine(p)
+                    print(f"run {run.name} is corrupt ({p}); moved its files to {dest.name}/ and training it again", file=sys.stderr)
+            if lock is not None and not run.done: save_json(spec, run.path/'spec.json')
+        if world > 1: state.wait_for_everyone()
+        if lock is None and rank == 0: return run
+        if run.done:
+            (run.path/'checkpoint.pth').unlink(missing_ok=True) if rank == 0 else None
+            return run
+        return _train(run, spec, progress, cbs, device, lock)
+    finally:
+        if lock is not None: lock.release()
+
+def _train(run, spec, progress, cbs, device, lock) -> Run:
     t0 = time.perf_counter()
     learn = make_learner(spec['data'], spec['model'], spec['reg'], lr=spec['lr'], bs=spec['bs'], seed=spec['seed'],
                          opt=spec['opt'], n_train=spec['n_train'], data_kw=spec['data_kw'], model_kw=spec['model_kw'],
-                         device=device, cbs=[RunSaver(run), *(cbs or [])])
-    save_json(learn.model.config, run.path/'model_config.json')
-    fit = (lambda: learn.fit_one_cycle(spec['epochs'], spec['lr'])) if spec['schedule'] == 'one_cycle' else (lambda: learn.fit(spec['epochs'], spec['lr']))
+                         device=device, cbs=[RunSaver(run, lock), *(cbs or [])])
+    rank, world = rank_distrib(), num_distrib()
+    if rank == 0: save_json(learn.model.config, run.path/'model_config.json')
+    ck = _load_checkpoint(run, learn.dls.device)
+    start = 0
+    if ck is not None:  # resume: the state after the last completed epoch
+        learn.model.load_state_dict(ck['model'])
+        learn.create_opt(); learn.opt.load_state_dict(ck['opt'])
+        learn.epoch_log.rows = list(ck['history'])
+        for k, cb in _stateful(learn).items():
+            if k in ck['callbacks']: cb.restore_state(ck['callbacks'][k])
+        start = int(ck['epoch'])
+        learn.add_cb(_Resume(ck))
+    fit = learn.fit_one_cycle if spec['schedule'] == 'one_cycle' else learn.fit
+    ctx = learn.distrib_ctx(cpu=learn.dls.device.type == 'cpu') if world > 1 else contextlib.nullcontext()
     try:
-        if progress: fit()
-        else:
-            with learn.no_bar(), learn.no_logging(): fit()
+        with ctx:
+            if progress: fit(spec['epochs'], spec['lr'], start_epoch=start)
+            else:
+                with learn.no_bar(), learn.no_logging(): fit(spec['epochs'], spec['lr'], start_epoch=start)
     except TrainingDiverged as e:
-        save_json(dict(status='diverged', error=str(e), epochs_completed=len(learn.epoch_log.rows),
-                       wall_time=time.perf_counter() - t0), run.path/'metrics.json')
+        if rank == 0: _finish_diverged(run, learn, e, t0, start)
         raise
-    wall = time.perf_counter() - t0
-    dls = learn.dls
+    finally:
+        learn.remove_cbs([c for c in learn.cbs if isinstance(c, _Resume)])
+    dls = learn.dls  # (every rank evaluates: fastai gathers predictions across processes, so all must take part)
     tr_loss, tr_acc = _evaluate(learn, dls.train.new(shuffle=False, drop_last=False))
     va_loss, va_acc = _evaluate(learn, dls.valid)
     te_loss, te_acc = _evaluate(learn, dls.test)
+    if rank != 0: return run
     hist = pd.DataFrame(learn.epoch_log.rows)
+    save_torch(unwrap(learn.model).state_dict(), run.path/'model.pth')
     save_json(dict(status='ok', train_loss=tr_loss, train_acc=tr_acc, valid_loss=va_loss, valid_acc=va_acc,
-                   test_loss=te_loss, test_acc=te_acc, gap=tr_acc - va_acc, wall_time=wall,
-                   time_per_epoch=float(hist['time'].mean()), epochs=spec['epochs'], n_params=n_params(learn.model),
-                   device=str(dls.device), finished=time.strftime('%Y-%m-%d %H:%M:%S')), run.path/'metrics.json')
+                   test_loss=te_loss, test_acc=te_acc, gap=tr_acc - va_acc, wall_time=float(hist['time'].sum()),
+                   time_per_epoch=float(hist['time'].mean()), epochs=spec['epochs'], epochs_trained=len(hist),
+                   resumed_from=start, n_params=n_params(learn.model), device=str(dls.device), processes=max(1, world),
+                   weights_sha256=sha256_file(run.path/'model.pth'), finished=time.strftime('%Y-%m-%d %H:%M:%S')), run.path/'metrics.json')
+    for f in ('checkpoint.pth', 'job.json'): (run.path/f).unlink(missing_ok=True)  # the final weights are in model.pth
     return run
 
 # %% ../nbs/04_training.ipynb #afa83fe8
@@ -245,42 +469,81 @@ def grid(models=('simple_cnn',), regs=('none',), seeds=(0,), **common) -> list[d
     "Specs for every combination of models × regularizers × seeds, sharing `common` settings."
     return [normalize_spec(dict(model=m, reg=r, seed=s, **common)) for m in models for r in regs for s in seeds]
 
-def _grid_job(spec:dict, root:str, cbs:list|None=None) -> dict:
+def _grid_job(spec:dict, root:str, cbs:list|None=None, on_busy:str='skip') -> dict:
     "One grid cell as a job (what submitit pickles): train, and report instead of raising on divergence."
-    try: r = train_run(spec, root, cbs=[f() for f in (cbs or [])]); return dict(run=r.name, status=r.status)
+    try: r = train_run(spec, root, cbs=[f() for f in (cbs or [])], on_busy=on_busy); return dict(run=r.name, status=r.status)
     except TrainingDiverged as e: return dict(run=run_id(spec), status='diverged', error=str(e))
+
+def _submit(todo, root, cluster, slurm, cbs, progress):
+    "Submit the runs of `todo` as a submitit job array; each run folder records its job id (`job.json`)."
+    import submitit
+    from regx_nb.training import _grid_job as job  # the installed function, so that jobs unpickle it by reference
+    ex = submitit.AutoExecutor(folder=root/'_submitit', cluster=cluster)
+    params = dict(timeout_min=60, name='regx')
+    params.update(slurm or {})
+    ex.update_parameters(**{(k if k in ('timeout_min', 'name', 'gpus_per_node', 'cpus_per_task', 'mem_gb', 'nodes', 'tasks_per_node')
+                             or k.startswith('slurm_') else f'slurm_{k}'): v for k, v in params.items()})
+    jobs = ex.map_array(job, todo, [str(root)] * len(todo), [cbs] * len(todo), ['skip'] * len(todo))
+    for s, j in zip(todo, jobs):  # at once, so that a rerun during queued jobs waits for them instead of submitting again
+        save_json(dict(job_id=str(j.job_id), cluster=ex.cluster, host=_host(), submitted=time.time()), root/run_id(s)/'job.json')
+    for j in (progress_bar(jobs) if progress and jobs else jobs):
+        try: j.result()
+        except Exception as e: print(f"job {j.job_id} failed: {e}", file=sys.stderr)
+
+def _train_all(todo, root, executor, cluster, slurm, cbs, progress):
+    if not todo: return
+    for s in todo: (root/run_id(s)).mkdir(exist_ok=True)
+    if executor == 'slurm': return _submit(todo, root, cluster, slurm, cbs, progress)
+    for s in (progress_bar(todo) if progress else todo):
+        res = _grid_job(s, str(root), cbs, on_busy='wait')
+        if res['status'] == 'diverged' and progress: print(f"  {res['run']}: diverged")
+
+def _wait_for(runs:list, poll:float, progress:bool) -> list:
+    "Wait until no live process owns these runs; return those that are still unfinished (their owner died)."
+    if progress: print(f"waiting for {len(runs)} run(s) that another process trains: " +
+                       '; '.join(f"{r.name} ({describe_owner(r.owner or r.job or {})})" for r in runs[:3]) + (' ...' if len(runs) > 3 else ''))
+    pending, left = list(runs), []
+    while pending:
+        still = []
+        for r in pending:
+            st = r.state()
+            if st == 'running': still.append(r)
+            elif st != 'finished': left.append(r)
+        pending = still
+        if pending: time.sleep(poll)
+    return left
 
 def run_grid(specs:list[dict], # from `grid` or written by hand
              root:str|Path, # folder of the runs
              executor:str='local', # 'local' (one after the other, here) or 'slurm' (submitit job array)
-             progress:bool=True, # a progress bar over the runs
+             progress:bool=True, # the grid line and a progress bar over the runs
              cluster:str|None=None, # submitit cluster: None (auto-detect SLURM), 'slurm', 'local' or 'debug'
              slurm:dict|None=None, # submitit parameters, e.g. dict(partition='gpu', gpus_per_node=1, timeout_min=60)
              cbs:list|None=None, # callback *factories* (e.g. the class `RWC`): each run gets fresh callbacks
+             on_busy:str='wait', # runs that another live process trains (or a queued job): 'wait' for them, or 'skip' them
+             poll:float=2., # seconds between checks while waiting
             ) -> list[Run]:
-    "Train every spec whose run is not finished yet; return the runs of all specs, in order."
-    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    "Train every spec whose run is not finished yet (corrupt runs are moved aside and retrained); return the runs of all specs, in order."
+    if executor not in ('local', 'slurm'): raise RegxError(f"executor must be 'local' or 'slurm', got {executor!r}")
+    if on_busy not in ('wait', 'skip'): raise RegxError(f"on_busy must be 'wait' or 'skip', got {on_busy!r}")
+    root = Path(root); root.mkdir(parents=True, exist_ok=True); clean_parts(root)
     specs = [normalize_spec(s) for s in specs]
-    todo = [s for s in specs if not Run(root/run_id(s)).done]
-    if progress: print(f"{len(specs)} runs in {root}: {len(specs) - len(todo)} finished, {len(todo)} to train")
-    if executor == 'local':
-        for s in (progress_bar(todo) if progress and todo else todo):
-            res = _grid_job(s, str(root), cbs)
-            if res['status'] == 'diverged' and progress: print(f"  {res['run']}: diverged")
-    elif executor == 'slurm':
-        import submitit
-        from regx_nb.training import _grid_job as job  # the installed function, so that jobs unpickle it by reference
-        ex = submitit.AutoExecutor(folder=root/'_submitit', cluster=cluster)
-        params = dict(timeout_min=60, name='regx')
-        params.update(slurm or {})
-        ex.update_parameters(**{(k if k in ('timeout_min', 'name', 'gpus_per_node', 'cpus_per_task', 'mem_gb', 'nodes', 'tasks_per_node')
-                                 or k.startswith('slurm_') else f'slurm_{k}'): v for k, v in params.items()})
-        jobs = ex.map_array(job, todo, [str(root)] * len(todo), [cbs] * len(todo)) if todo else []
-        for j in (progress_bar(jobs) if progress and jobs else jobs):
-            try: j.result()
-            except Exception as e: print(f"job {j.job_id} failed: {e}", file=sys.stderr)
-    else: raise RegxError(f"executor must be 'local' or 'slurm', got {executor!r}")
-    return [Run(root/run_id(s)) for s in specs]
+    runs = [Run(root/run_id(s)) for s in specs]
+    for r in runs: clean_parts(r.path)
+    states = [r.state() for r in runs]
+    n = {k: states.count(k) for k in ('finished', 'todo', 'corrupt', 'running')}
+    if progress:
+        print(f"{len(specs)} runs in {short_path(root)}: {n['finished']} finished, {n['todo'] + n['corrupt']} to train, "
+              f"{n['running']} running elsewhere" + (f" ({n['corrupt']} corrupt: moved aside and trained again)" if n['corrupt'] else ''))
+    todo = [s for s, st in zip(specs, states) if st in ('todo', 'corrupt')]
+    _train_all(todo, root, executor, cluster, slurm, cbs, progress)
+    elsewhere = [r for r, st in zip(runs, states) if st == 'running']
+    if elsewhere and on_busy == 'skip':
+        print(f"skipped {len(elsewhere)} run(s) that another process trains: {', '.join(r.name for r in elsewhere)}", file=sys.stderr)
+    elif elsewhere:
+        left = _wait_for(elsewhere, poll, progress)  # their owners died before finishing: train them here
+        _train_all([specs[runs.index(r)] for r in left], root, executor, cluster, slurm, cbs, progress)
+    return [Run(r.path) for r in runs]
 
 # %% ../nbs/04_training.ipynb #9da57e8c
 def runs_root(name:str) -> Path:
@@ -305,20 +568,26 @@ def train_regs(regs:list, # regularizer specs, e.g. ['none', 'l1', 'l2:lam=1e-3'
 
 # %% ../nbs/04_training.ipynb #cb971eaf
 def load_results(root:str|Path) -> pd.DataFrame:
-    "One row per run folder under `root`: the spec's main fields and the final metrics."
+    "One row per run folder under `root`: the spec's main fields and the final metrics (status 'corrupt' for runs whose files do not verify)."
     rows = []
     for p in sorted(Path(root).glob('*/spec.json')):
-        r = Run(p.parent); s = r.spec
+        r = Run(p.parent)
+        try: s = r.spec
+        except CorruptRunError as e: rows.append(dict(run=r.name, status='corrupt', problem=str(e))); continue
+        st, prob = r.status, r.problem()
+        m = r.metrics if st in ('ok', 'diverged') else {'status': st, **({'problem': prob} if prob else {})}
         rows.append(dict(run=r.name, data=s['data'], model=s['model'], reg=reg_tag(s['reg']), seed=s['seed'],
-                         epochs=s['epochs'], lr=s['lr'], **{k: v for k, v in (r.metrics or {'status': 'unfinished'}).items()
-                                                           if k not in ('epochs', 'finished', 'error')}))
+                         epochs=s['epochs'], lr=s['lr'], **{k: v for k, v in m.items() if k not in ('epochs', 'finished', 'error', 'weights_sha256')}))
     return pd.DataFrame(rows)
 
 def load_history(root:str|Path) -> pd.DataFrame:
-    "The per-epoch history of every run under `root`, in long format with model, reg and seed."
+    "The per-epoch history of every run under `root`, in long format with model, reg and seed (unreadable files are skipped with a warning)."
     frames = []
     for p in sorted(Path(root).glob('*/history.csv')):
-        s = load_json(p.parent/'spec.json'); h = pd.read_csv(p)
+        try: s = load_json(p.parent/'spec.json'); h = pd.read_csv(p)
+        except Exception as e:
+            warnings.warn(f"run {p.parent.name}: skipped, its {'history.csv' if isinstance(e, pd.errors.ParserError) else 'files'} cannot be read ({type(e).__name__})")
+            continue
         frames.append(h.assign(run=p.parent.name, model=s['model'], reg=reg_tag(s['reg']), seed=s['seed']))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -413,19 +682,24 @@ def regx_train(argv:list|None=None):
     p.add_argument('--cluster', default=None, help="submitit cluster (default: auto; 'local' to test without SLURM)")
     p.add_argument('--slurm', nargs='*', help='submitit/SLURM parameters key=value, e.g. partition=gpu timeout_min=120')
     p.add_argument('--summary', action='store_true', help='print the results table at the end')
+    p.add_argument('--on-busy', default='wait', choices=['wait', 'skip'], help='runs that another process trains: wait for them (default) or skip them')
     a = p.parse_args(argv)
     try:
         if a.spec:
-            specs = load_json(a.spec); specs = specs if isinstance(specs, list) else [specs]
+            try: specs = load_json(a.spec)
+            except (OSError, ValueError) as e: raise RegxError(f"cannot read the spec file {a.spec}: {e}") from e
+            specs = specs if isinstance(specs, list) else [specs]
         else:
             specs = grid(models=a.models, regs=a.regs, seeds=a.seeds, data=a.data, epochs=a.epochs, lr=a.lr, bs=a.bs,
                          n_train=a.n_train, opt=a.opt, data_kw=_kv(a.data_kw))
-        runs = run_grid(specs, a.out, executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm))
+        runs = run_grid(specs, a.out, executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm), on_busy=a.on_busy)
     except RegxError as e:
         print(f'regx-train: error: {e}', file=sys.stderr); sys.exit(2)
     for r in runs:
-        m = r.metrics or {}
-        print(f"{r.name}: {r.status}" + (f"  test_acc={m['test_acc']:.4f}  gap={m['gap']:+.4f}  {m['time_per_epoch']:.1f}s/epoch" if 'test_acc' in m else ''))
+        st = r.status
+        m = r.metrics if st == 'ok' else {}
+        print(f"{r.name}: {st}" + (f"  test_acc={m['test_acc']:.4f}  gap={m['gap']:+.4f}  {m['time_per_epoch']:.1f}s/epoch" if 'test_acc' in m else '')
+              + (f"  ({r.problem()})" if st == 'corrupt' else ''))
     if a.summary and runs: print(summarize(load_results(a.out)).to_string())
     bad = [r for r in runs if r.status != 'ok']
     sys.exit(1 if bad else 0)
