@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/gradcam.html.md"""
 
 # %% ../nbs/06_gradcam.ipynb #a2d71367
 from __future__ import annotations
-import copy
+import copy, warnings
 import numpy as np
 import pandas as pd
 import torch
@@ -228,7 +228,10 @@ def attribute(model, # a Learner, Run or module
         if isinstance(target, AreaTarget): m, t = target.wrap(model), torch.zeros(len(x), dtype=torch.long, device=x.device)
         else: m, t = model, _targets(model, x, target, same_target)
         # a seeded draw that leaves the caller's random state alone (a recorder inside training must not reseed it)
-        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []), torch.enable_grad():
+        with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []), torch.enable_grad(), warnings.catch_warnings():
+            # captum says it switched on requires_grad for the inputs, which is what the methods need: not worth a warning
+            warnings.filterwarnings('ignore', message='Input Tensor .* did not already require gradients')
+            warnings.filterwarnings('ignore', message='Setting forward, backward hooks and attributes on non-linear')  # DeepLift: it removes them after
             if seed is not None: torch.manual_seed(seed)
             a = fn(m, x, t, lmod, **kw)
     finally: model.train(was)

@@ -15,7 +15,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['RegxError', 'UnknownNameError', 'DataUnavailableError', 'TrainingDiverged', 'default_device', 'seed_everything',
-           'quick', 'sized', 'regx_home', 'short_path', 'Registry', 'atomic_write', 'save_json', 'load_json',
+           'quick', 'sized', 'regx_home', 'short_path', 'pbar', 'Registry', 'atomic_write', 'save_json', 'load_json',
            'save_torch', 'pid_alive', 'lock_stale_after', 'clean_parts', 'FolderLock', 'current_job_id',
            'describe_owner', 'safe_extract', 'get_module', 'unwrap', 'module_device', 'check_images']
 
@@ -94,6 +94,12 @@ def short_path(path:str|Path) -> str:
         return str(rel) if show is None else f"{show}/{rel}"
     return str(p)
 
+def pbar(items, comment:str=''):
+    "A fastprogress bar over `items`, with a comment shown next to it."
+    from fastprogress.fastprogress import progress_bar
+    b = progress_bar(list(items)); b.comment = comment
+    return b
+
 # %% ../nbs/00_core.ipynb #2e268505
 class Registry:
     "A name → builder table whose unknown names raise an error listing the known ones."
@@ -170,7 +176,7 @@ def save_torch(obj:Any, path:str|Path) -> Path:
     with atomic_write(path) as f: torch.save(obj, f)
     return Path(path)
 
-# %% ../nbs/00_core.ipynb #9f76e730
+# %% ../nbs/00_core.ipynb #241e96fd
 def pid_alive(pid:int) -> bool:
     "Whether process `pid` runs on this machine (a zombie that has exited counts as dead)."
     try: os.kill(int(pid), 0)
@@ -201,7 +207,7 @@ def clean_parts(folder:str|Path, # a folder the kit writes into (not recursive)
             with contextlib.suppress(FileNotFoundError): p.unlink(); gone.append(p)
     return gone
 
-# %% ../nbs/00_core.ipynb #5ec9d1aa
+# %% ../nbs/00_core.ipynb #09382156
 class FolderLock:
     "One live owner for a folder: a `.lock` file with host, pid, start time and a heartbeat (no `flock`, so it works on network folders)."
     def __init__(self, folder:str|Path, # the folder to own

@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #57995e7a
 from __future__ import annotations
-import gzip, hashlib, inspect, lzma, os, pickle, random, struct, urllib.request
+import functools, gzip, hashlib, inspect, lzma, os, pickle, random, struct, urllib.request
 from importlib.resources import files as _pkg_files
 from pathlib import Path
 import numpy as np
@@ -31,9 +31,10 @@ class ImageSet:
                  y:torch.Tensor, # targets: class ids (N,), or masks (N, H, W) for segmentation
                  vocab:list, # class names
                  masks:torch.Tensor|None=None, # optional object masks (N, H, W) for classification scenes
+                 markers:torch.Tensor|None=None, # optional masks (N, H, W) of the spurious markers of shortcut scenes
                 ):
         if len(x) != len(y): raise RegxError(f"{len(x)} images but {len(y)} targets")
-        self.x, self.y, self.vocab, self.masks = x, y, list(vocab), masks
+        self.x, self.y, self.vocab, self.masks, self.markers = x, y, list(vocab), masks, markers
     def __len__(self): return len(self.x)
     @property
     def c(self) -> int: return len(self.vocab)
@@ -333,19 +334,22 @@ def _scene_pool(split):
     return x[sl, 0], y[sl]
 
 def _marker_box(cls, size):
-    step = max(4, (size - 4) // 10)
+    step = min(max(4, (size - 4) // 10), (size - 5) // 9)  # the ten 3x3 boxes fit inside the canvas at every size >= 32
     return 1, 2 + cls * step  # (row, col) of a 3x3 marker along the top edge
 
 def make_scenes(n:int, # number of scenes
                 variant:str='classify', # 'classify' (one object) or 'segment' (several objects)
                 size:int=64, # canvas size in pixels (at least 32)
-                spurious:float=0., # probability that a marker's position goes with the class (train/valid only)
+                spurious:float=0., # probability that a marker's position goes with the class (train/valid; test only with `test_markers='agree'`)
                 seed:int=0, # scenes are a pure function of the arguments
                 split:str='train', # which sample images to draw objects from: 'train', 'valid' or 'test'
                 n_objects:tuple=(2, 4), # min and max objects per scene for 'segment'
                 clutter:int=4, # garment fragments scattered over the background
+                test_markers:str='random', # test split: 'random' markers (the shortcut is broken) or 'agree' like training
+                with_markers:bool=False, # also return the markers' masks (n, size, size)
                ) -> tuple:
-    "Fashion-MNIST objects pasted on a cluttered canvas: (images (n,1,size,size) in [0,1], labels, masks)."
+    "Fashion-MNIST objects pasted on a cluttered canvas: (images (n,1,size,size) in [0,1], labels, masks[, marker masks])."
+    if test_markers not in ('random', 'agree'): raise RegxError(f"test_markers must be 'random' or 'agree', got {test_markers!r}")
     if variant not in ('classify', 'segment'): raise RegxError(f"variant must be 'classify' or 'segment', got {variant!r}")
     if not isinstance(size, int) or size < 32: raise RegxError(f"size must be an int >= 32 (objects are 28x28), got {size!r}")
     if not 0 <= spurious <= 1: raise RegxError(f"spurious is a probability in [0, 1], got {spurious}")
@@ -357,6 +361,7 @@ def make_scenes(n:int, # number of scenes
     rng = np.random.default_rng([seed, {'train': 0, 'valid': 1, 'test': 2}[split]])
     imgs = np.zeros((n, size, size), np.uint8)
     masks = np.zeros((n, size, size), np.int64 if variant == 'segment' else bool)
+    markers = np.zeros((n, size, size), bool)
     labels = np.zeros((n, 10), np.float32) if variant == 'segment' else np.zeros(n, np.int64)
     coarse = max(2, size // 8)
     for i in range(n):
@@ -382,25 +387,35 @@ def make_scenes(n:int, # number of scenes
             if variant == 'classify': m[r:r + 28, c:c + 28] = on; labels[i] = cls
             else: m[r:r + 28, c:c + 28][on] = cls + 1
         if spurious:
-            mcls = labels[i] if (split != 'test' and rng.random() < spurious) else int(rng.integers(10))
+            agree = split != 'test' or test_markers == 'agree'
+            mcls = labels[i] if (agree and rng.random() < spurious) else int(rng.integers(10))
             mr, mc = _marker_box(int(mcls), size)
-            canvas[mr:mr + 3, mc:mc + 3] = 255; m[mr:mr + 3, mc:mc + 3] = 0
+            canvas[mr:mr + 3, mc:mc + 3] = 255; m[mr:mr + 3, mc:mc + 3] = 0; markers[i, mr:mr + 3, mc:mc + 3] = True
         if variant == 'segment':
             present = np.unique(m[m > 0]) - 1
             labels[i, present] = 1
         imgs[i] = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
     x = torch.from_numpy(imgs)[:, None].float().div_(255)
-    return x, torch.from_numpy(labels), torch.from_numpy(masks)
+    out = (x, torch.from_numpy(labels), torch.from_numpy(masks))
+    return out + (torch.from_numpy(markers),) if with_markers else out
 
 # %% ../nbs/01_data.ipynb #ac497b09
 @DATASETS.register('fashion_scenes')
-def _scenes(download=True, variant:str='classify', image_size:int=64, spurious:float=0., n_scenes:tuple=(5000, 1000, 1000), scene_seed:int=0):
+def _scenes(download=True, variant:str='classify', image_size:int=64, spurious:float=0., n_scenes:tuple=(5000, 1000, 1000), scene_seed:int=0,
+            test_markers:str='random'):
     "Synthetic scenes of Fashion-MNIST objects with masks (classify: one object; segment: several); generated, 64x64 grey."
+    # scenes are a pure function of these arguments: a study generates them once per process, not once per run
+    raw = _scenes_cached(variant, image_size, float(spurious), tuple(n_scenes), scene_seed, test_markers)
+    return {k: (tuple(None if a is None else a.copy() for a in v) if isinstance(v, tuple) else v) for k, v in raw.items()}
+
+@functools.lru_cache(maxsize=4)
+def _scenes_cached(variant, image_size, spurious, n_scenes, scene_seed, test_markers):
     out = {}
     for split, n in zip(('train', 'valid', 'test'), n_scenes):
-        x, y, m = make_scenes(n, variant=variant, size=image_size, spurious=spurious, seed=scene_seed, split=split)
+        x, y, m, mk = make_scenes(n, variant=variant, size=image_size, spurious=spurious, seed=scene_seed, split=split,
+                                  test_markers=test_markers, with_markers=True)
         x = (x * 255).round().to(torch.uint8).numpy()
-        out[split] = (x, m.numpy(), None) if variant == 'segment' else (x, y.numpy(), m.numpy())
+        out[split] = (x, m.numpy(), None) if variant == 'segment' else (x, y.numpy(), m.numpy(), mk.numpy() if spurious else None)
     out['vocab'] = ['background'] + FASHION_CLASSES if variant == 'segment' else FASHION_CLASSES
     out['segmentation'] = variant == 'segment'
     return out
@@ -476,33 +491,33 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
     raw = fn(download=download, **kwargs)
     rng = np.random.default_rng(seed)
     seg = raw.get('segmentation', False)
-    def split3(t): return t if len(t) == 3 else (*t, None)
+    def split4(t): return (*t, *([None] * (4 - len(t))))  # images, targets, object masks, marker masks
     if 'all' in raw:  # one pool: 5/1/1
         x, y = raw['all']
         tr, va, te = _stratified_split(y, round(len(y) / 7), round(len(y) / 7), rng)
-        parts = dict(train=(x[tr], y[tr], None), valid=(x[va], y[va], None), test=(x[te], y[te], None))
-    elif 'valid' in raw: parts = {s: split3(raw[s]) for s in ('train', 'valid', 'test')}
+        parts = dict(train=(x[tr], y[tr], None, None), valid=(x[va], y[va], None, None), test=(x[te], y[te], None, None))
+    elif 'valid' in raw: parts = {s: split4(raw[s]) for s in ('train', 'valid', 'test')}
     else:
         x, y = raw['train'][:2]
         nv = int(round(len(y) * valid_frac))
         va = _stratified(y, nv, rng); tr = rng.permutation(np.setdiff1d(np.arange(len(y)), va))
-        parts = dict(train=(x[tr], y[tr], None), valid=(x[va], y[va], None), test=split3(raw['test']))
+        parts = dict(train=(x[tr], y[tr], None, None), valid=(x[va], y[va], None, None), test=split4(raw['test']))
     if n_train is not None:
         for s, k in (('train', n_train), ('valid', max(1, n_train // 5)), ('test', max(1, n_train // 5))):
-            xs, ys, ms = parts[s]
-            if k < len(ys):
-                idx = _stratified(ys, k, rng)
-                parts[s] = (xs[idx], ys[idx], None if ms is None else ms[idx])
+            if k < len(parts[s][1]):
+                idx = _stratified(parts[s][1], k, rng)
+                parts[s] = tuple(None if a is None else a[idx] for a in parts[s])
     size = size or raw.get('default_size')
     vocab, dev = raw['vocab'], default_device(device)
     sets = {}
-    for s, (xs, ys, ms) in parts.items():
+    def _t(a): return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
+    for s, (xs, ys, ms, mk) in parts.items():
         xs = _channels(np.asarray(xs), channels)
         if size: xs = _resize(xs, size)
         if size and seg: ys = _resize_mask(ys, size)
         if size and ms is not None: ms = _resize_mask(ms.astype(np.uint8), size).astype(bool)
-        sets[s] = ImageSet(torch.from_numpy(np.ascontiguousarray(xs)), torch.from_numpy(np.ascontiguousarray(ys)), vocab,
-                           None if ms is None else torch.from_numpy(np.ascontiguousarray(ms)))
+        if size and mk is not None: mk = _resize_mask(mk.astype(np.uint8), size).astype(bool)
+        sets[s] = ImageSet(_t(xs), _t(ys), vocab, _t(ms), _t(mk))
     n = len(sets['train'])
     train = TensorDL(sets['train'], bs=min(bs, n), shuffle=True, drop_last=n > bs, device=dev)
     train.rng = random.Random(seed)

@@ -23,8 +23,8 @@ __all__ = ['REGULARIZERS', 'weight_layers', 'l1_penalty', 'l2_penalty', 'soft_sv
            'jacobian_norm2', 'jacobian_det_penalty', 'confidence_penalty', 'smooth_targets', 'label_smoothing_loss',
            'Regularizer', 'NoReg', 'L1', 'L2', 'WeightDecay', 'ElasticNet', 'SoftSVB', 'HardSVB', 'Jacobian',
            'JacobianDet', 'ConfidencePenalty', 'LabelSmoothing', 'InputNoise', 'WeightNoise', 'Dropout', 'BatchNorm',
-           'get_regularizer', 'parse_reg', 'as_regularizers', 'reg_tag', 'regularizers_table', 'weight_stats',
-           'StepTimer', 'step_cost']
+           'get_regularizer', 'parse_reg', 'as_regularizers', 'reg_tag', 'reg_label', 'expand_regs',
+           'regularizers_table', 'weight_stats', 'StepTimer', 'step_cost']
 
 # %% ../nbs/03_regularizers.ipynb #eddbe2b4
 def weight_layers(model:nn.Module, # a model, Learner or Run
@@ -339,14 +339,17 @@ def _parse_value(v:str):
     except (ValueError, SyntaxError): return v
 
 def parse_reg(s:str) -> list[dict]:
-    "Parse 'l2', 'l2:lam=1e-3' or 'l2:lam=1e-3+dropout:p=0.2' into a list of {'name': ..., params} dicts."
+    "Parse 'l2', 'l2:lam=1e-3' or 'l2:lam=1e-3+dropout:p=0.2' into [{'name': ..., params}]; 'l2:lam=1e-4,1e-3' gives a list of values (a path)."
     out = []
     for part in [p.strip() for p in s.split('+') if p.strip()]:
         name, _, rest = part.partition(':')
-        params = {}
-        for kv in [p for p in rest.split(',') if p.strip()]:
-            if '=' not in kv: raise RegxError(f"cannot read {kv!r} in {s!r}: write parameters as name:key=value,key=value")
-            k, v = kv.split('=', 1); params[k.strip()] = _parse_value(v.strip())
+        params, last = {}, None
+        for kv in [p.strip() for p in rest.split(',') if p.strip()]:
+            if '=' in kv:
+                k, v = kv.split('=', 1); last = k.strip(); params[last] = _parse_value(v.strip())
+            elif last is None: raise RegxError(f"cannot read {kv!r} in {s!r}: write parameters as name:key=value,key=value")
+            else:  # a value with no key extends the previous key's list: l2:lam=1e-4,1e-3 is a path over lam
+                params[last] = (params[last] if isinstance(params[last], list) else [params[last]]) + [_parse_value(kv)]
         out.append({'name': name.strip(), **params})
     return out
 
@@ -363,6 +366,9 @@ def as_regularizers(reg=None, # None, a name, 'a+b', 'name:k=v', a dict, a `Regu
     for d in items:
         d = dict(d)
         if 'name' not in d: raise RegxError(f"a regularizer dict needs a 'name', got {d}")
+        paths = [k for k, v in d.items() if isinstance(v, list)]
+        if paths: raise RegxError(f"{reg!r} is a strength path over {paths} (several values): a run takes one value; "
+                                  f"`expand_regs` (and run_study, regx-study) turn a path into one run per value")
         regs.append(get_regularizer(d.pop('name'), **d))
     return _dedupe(regs)
 
@@ -376,6 +382,36 @@ def _dedupe(regs):
 def reg_tag(reg) -> str:
     "A short label: names joined by '+', e.g. 'l2+dropout'."
     return '+'.join(r.reg_name for r in as_regularizers(reg))
+
+def reg_label(reg) -> str:
+    "The tag with every parameter that differs from its default, e.g. 'l2(lam=0.001)+dropout': unique within a strength path."
+    parts = []
+    for r in as_regularizers(reg):
+        diff = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items() if v != r.defaults.get(k)]
+        parts.append(r.reg_name + (f"({','.join(diff)})" if diff else ''))
+    return '+'.join(parts)
+
+def expand_regs(reg) -> list[dict]:
+    "One entry per run of a regularizer spec that may hold strength paths: [{'reg': [...], 'label', 'family', 'param', 'value'}]."
+    if isinstance(reg, str): items = parse_reg(reg)
+    elif isinstance(reg, dict): items = [reg]
+    elif reg is None or isinstance(reg, Regularizer): items = [r.spec() for r in as_regularizers(reg)]
+    elif isinstance(reg, (list, tuple)): items = [d for x in reg for d in (parse_reg(x) if isinstance(x, str) else [x])]
+    else: raise RegxError(f"cannot read regularizers from {type(reg).__name__}")
+    axes = [(i, k, v) for i, d in enumerate(items) for k, v in d.items() if isinstance(v, list)]
+    if len(axes) > 1:
+        varied = [items[i]['name'] + '.' + k for i, k, _ in axes]
+        raise RegxError(f"a path varies one parameter; {reg!r} varies {varied}: write one path per entry")
+    if not axes:
+        regs = [r.spec() for r in as_regularizers(items)]
+        return [dict(reg=regs, label=reg_label(regs), family=reg_tag(regs), param=None, value=None)]
+    i, k, values = axes[0]
+    if len(set(map(str, values))) != len(values): raise RegxError(f"the path over {k} repeats a value: {values}")
+    out = []
+    for v in values:
+        regs = [r.spec() for r in as_regularizers([{**d, k: v} if j == i else d for j, d in enumerate(items)])]
+        out.append(dict(reg=regs, label=reg_label(regs), family=reg_tag(regs), param=f"{items[i]['name']}.{k}", value=v))
+    return out
 
 def regularizers_table() -> pd.DataFrame:
     "Every registered regularizer with its default parameters and a one-line description."

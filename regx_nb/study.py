@@ -6,65 +6,112 @@ Docs: https://regx-nb.github.io/regx_nb/study.html.md"""
 
 # %% ../nbs/11_study.ipynb #80ee2e44
 from __future__ import annotations
-import argparse
-import html
-import re
-import sys
-import time
+import argparse, functools, hashlib, html, json, math, os, re, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import matplotlib.pyplot as plt
+from fastprogress.fastprogress import progress_bar
 from .core import *
-from .regularizers import as_regularizers, reg_tag
-from .training import grid, run_grid, load_results, load_history, summarize, plot_curves, plot_results, Run, _kv
-from .features import plot_weight_hist, sparsity_table
-from .attribution import compare, explanation_metrics
+from .core import _host
+from .data import get_dls
+from .regularizers import as_regularizers, reg_tag, reg_label, expand_regs, weight_layers
+from .training import (grid, normalize_spec, run_grid, load_history, plot_curves, Run, CorruptRunError, _kv)
+from .features import sparsity_table
+from .attribution import attribute, pointing_game, relevance_mass, deletion_auc, gini
 
 # %% auto #0
-__all__ = ['ANALYSES', 'DEFAULT_REGS', 'compare_to_baseline', 'describe', 'Report', 'Study', 'mean_std', 'accuracy_analysis',
-           'weights_analysis', 'attribution_analysis', 'adversarial_analysis', 'boundary_analysis', 'rwc_analysis',
-           'run_study', 'regx_study']
+__all__ = ['ANALYSES', 'DEFAULT_REGS', 'STUDY_DEFAULTS', 'PRESETS', 'holm', 'compare_to_baseline', 'describe', 'Report',
+           'Analysis', 'register_analysis', 'get_analyses', 'run_data', 'measure_run', 'kept_arrays', 'analyse_run',
+           'AccuracyAnalysis', 'WeightsAnalysis', 'plot_weight_counts', 'AttributionAnalysis', 'plot_map_grid',
+           'AdversarialAnalysis', 'BoundaryAnalysis', 'plot_class_maps', 'RWCAnalysis', 'ShortcutAnalysis', 'mean_std',
+           'load_history_of', 'plot_forest', 'plot_paths', 'Study', 'study_config', 'study_specs', 'run_study',
+           'write_report', 'report_paths', 'lesson_study', 'regx_study']
 
-# %% ../nbs/11_study.ipynb #ef9c1a11
-def compare_to_baseline(results:pd.DataFrame, # one row per run with columns `model`, `reg`, `seed` and `metric`
-                        metric:str, # the column to compare
+# %% ../nbs/11_study.ipynb #4ea1fcd0
+def _t_interval(d:np.ndarray, level:float):
+    "Mean, interval and two-sided p-value of the paired differences `d` (a t-interval over seeds)."
+    from scipy import stats
+    n = len(d); m = float(np.mean(d))
+    if n < 2: return m, np.nan, np.nan, np.nan
+    sd = float(np.std(d, ddof=1))
+    if sd == 0: return m, m, m, (1. if m == 0 else 0.)
+    se = sd / math.sqrt(n); t = stats.t.ppf(0.5 + level / 2, n - 1)
+    return m, m - t * se, m + t * se, float(2 * stats.t.sf(abs(m / se), n - 1))
+
+def holm(p) -> np.ndarray:
+    "Holm's step-down adjustment of p-values (family-wise error control); NaN entries are left out."
+    p = np.asarray(p, float); out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p)); k = len(ok)
+    if not k: return out
+    order = ok[np.argsort(p[ok])]
+    adj = np.maximum.accumulate([min(1., (k - i) * p[j]) for i, j in enumerate(order)])
+    out[order] = adj
+    return out
+
+def compare_to_baseline(results:pd.DataFrame, # one row per run: `model`, `reg`, `seed` and the metric columns
+                        metrics, # one column name, or a list of them: the family of one table
                         baseline:str='none', # the regularizer everything is compared with
+                        level:float=0.95, # confidence level of the intervals (and 1 - the error rate of the verdicts)
+                        correction:str='holm', # 'holm' (across the metrics, per model and regularizer) or 'none'
                        ) -> pd.DataFrame:
-    "Per model and regularizer: mean and std over seeds of `metric`, the difference to the baseline and a verdict."
-    for c in ('model', 'reg', metric):
+    "Per model, regularizer and metric: the mean difference to the baseline paired by seed, its t-interval, the Holm-adjusted p-value and a verdict."
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    for c in ('model', 'reg', 'seed', *metrics):
         if c not in results.columns: raise RegxError(f"results need a column {c!r}; they have {list(results.columns)}")
+    if correction not in ('holm', 'none'): raise RegxError(f"correction must be 'holm' or 'none', got {correction!r}")
+    if not 0 < level < 1: raise RegxError(f"level must be in (0, 1), got {level}")
     ok = results[results['status'] == 'ok'] if 'status' in results.columns else results
-    ok = ok[ok[metric].notna()]
-    g = ok.groupby(['model', 'reg'])[metric].agg(['mean', 'std', 'count']).rename(columns={'count': 'n'})
     rows = []
-    for (m, r), v in g.iterrows():
-        if (m, baseline) not in g.index: raise RegxError(f"no {baseline!r} run for model {m!r} to compare with; regs: {sorted(set(ok.reg))}")
-        b = g.loc[(m, baseline)]
-        d = v['mean'] - b['mean']
-        if r == baseline: verdict = 'baseline'
-        elif v['n'] < 2 or b['n'] < 2: verdict = 'one seed'
-        elif abs(d) > v['std'] + b['std']: verdict = 'higher' if d > 0 else 'lower'
-        else: verdict = 'within seed spread'
-        rows.append(dict(model=m, reg=r, mean=v['mean'], std=v['std'], n=int(v['n']), base_mean=b['mean'], base_std=b['std'],
-                         diff=d, verdict=verdict))
-    return pd.DataFrame(rows).set_index(['model', 'reg'])
+    for m, g in ok.groupby('model', sort=False):
+        if baseline not in set(g.reg): raise RegxError(f"no {baseline!r} run for model {m!r} to compare with; regs: {sorted(set(g.reg))}")
+        for met in metrics:
+            wide = g.pivot_table(index='seed', columns='reg', values=met, aggfunc='mean')
+            b = wide[baseline]
+            for r in wide.columns:
+                ok_seeds = wide[r].notna() & b.notna()
+                d = (wide[r] - b)[ok_seeds].to_numpy()
+                diff, lo, hi, p = _t_interval(d, level) if r != baseline else (0., np.nan, np.nan, np.nan)
+                rows.append(dict(model=m, reg=r, metric=met, n=len(d), mean=float(wide[r][ok_seeds].mean()) if len(d) else np.nan,
+                                 base_mean=float(b[ok_seeds].mean()) if len(d) else np.nan, diff=diff, lo=lo, hi=hi, p=p))
+    out = pd.DataFrame(rows)
+    out['p_adj'] = np.nan
+    for _, idx in out[out.reg != baseline].groupby(['model', 'reg']).groups.items():
+        out.loc[idx, 'p_adj'] = holm(out.loc[idx, 'p']) if correction == 'holm' else out.loc[idx, 'p']
+    alpha = 1 - level
+    def verdict(r):
+        if r.reg == baseline: return 'baseline'
+        if r.n < 2: return 'one seed' if r.n == 1 else 'no pairs'
+        if r.p_adj < alpha and (r.lo > 0 or r.hi < 0): return 'higher' if r['diff'] > 0 else 'lower'
+        return 'no clear difference'
+    out['verdict'] = out.apply(verdict, axis=1) if len(out) else []
+    return out.set_index(['model', 'reg', 'metric'])
 
 def describe(row:pd.Series, # a row of `compare_to_baseline`
              what:str, # what the metric is, e.g. 'test accuracy'
-             fmt:str='.3f', baseline:str='none') -> str:
-    "One sentence: the metric with its spread, the baseline's, the difference and the verdict."
-    pm = lambda m, s: f"{m:{fmt}}" + ('' if pd.isna(s) else f" ± {s:{fmt}}")
-    return (f"{what} {pm(row['mean'], row['std'])} against {pm(row['base_mean'], row['base_std'])} for {baseline} "
-            f"({row['diff']:+{fmt}}, {row['verdict']})")
+             fmt:str='.3f', baseline:str='none', level:float=0.95) -> str:
+    "One sentence: the mean, the baseline's, the paired difference with its interval, and the verdict."
+    if row['n'] < 2:
+        return f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline} ({row['diff']:+{fmt}}; one seed, no interval)"
+    return (f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline}: difference {row['diff']:+{fmt}} "
+            f"[{row['lo']:+{fmt}}, {row['hi']:+{fmt}}] ({level:.0%} interval over {int(row['n'])} seeds; {row['verdict']})")
 
-# %% ../nbs/11_study.ipynb #59d9e115
+
+# %% ../nbs/11_study.ipynb #3f0a735c
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #ccc}
 table.tbl{border-collapse:collapse;font-size:0.85em;margin:0.8em 0}table.tbl td,table.tbl th{border:1px solid #ccc;padding:3px 7px;text-align:right}
 table.tbl th{background:#f3f3f3}figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{font-size:0.85em;color:#555}
-.meta{color:#666;font-size:0.9em}.reg{margin:0.6em 0}.reg b{font-family:monospace}"""
+.meta{color:#666;font-size:0.9em}.reg{margin:0.6em 0}.reg b{font-family:monospace}.answer{background:#f4f8ff;border-left:3px solid #48c;padding:0.4em 0.8em}
+table.sortable th{cursor:pointer}table.sortable th:hover{background:#e6e6e6}"""
+
+# click a column header to sort the table by it (numbers by their first value, '0.812 ± 0.010' as 0.812)
+_SORT_JS = """<script>document.querySelectorAll('table.sortable').forEach(t=>{t.querySelectorAll('thead tr:last-child th').forEach((th,i)=>{
+th.title='click to sort';th.addEventListener('click',()=>{const b=t.tBodies[0],rows=[...b.rows],d=th.dataset.d==='1'?-1:1;th.dataset.d=d===1?'1':'0';
+const v=r=>{const c=r.cells[i];if(!c)return '';const x=parseFloat(c.textContent);return isNaN(x)?c.textContent:x};
+rows.sort((a,c)=>{const x=v(a),y=v(c);return (typeof x==='number'&&typeof y==='number'?x-y:String(x).localeCompare(String(y)))*d});
+rows.forEach(r=>b.appendChild(r))})})})</script>"""
 
 _NAME = re.compile(r'^[A-Za-z0-9_\-]+$')
 
@@ -73,7 +120,7 @@ class Report:
     def __init__(self, folder:str|Path, # the report folder (figures go to `folder/figures/`)
                  title:str='regx_nb study'):
         self.folder, self.title = Path(folder), title
-        self.sections, self.findings, self.verdicts, self.meta = [], [], [], {}
+        self.sections, self.findings, self.verdicts, self.meta, self.answers = [], [], [], {}, {}
     def section(self, heading:str, intro:str=''):
         "Start a section (what follows goes into it)."
         self.sections.append(dict(heading=heading, blocks=[]))
@@ -86,13 +133,15 @@ class Report:
     def table(self, df:pd.DataFrame, caption:str='', float_format:str='{:.4g}'):
         "Add a table (a DataFrame; index kept)."
         if not isinstance(df, pd.DataFrame): raise RegxError(f"a report table is a pandas DataFrame, got {type(df).__name__}")
-        self._add(('table', df.to_html(classes='tbl', border=0, float_format=float_format.format, na_rep='–'), caption))
+        if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None: df = df.reset_index()  # one header row, no row spans: sortable
+        if isinstance(df.columns, pd.MultiIndex): df = df.set_axis([' '.join(str(x) for x in c if str(x)) for c in df.columns], axis=1)
+        self._add(('table', df.to_html(classes='tbl sortable', border=0, index=False, float_format=float_format.format, na_rep='–'), caption))
     def figure(self, fig:plt.Figure, name:str, # file name without extension: letters, digits, - and _
                caption:str='', dpi:int=90):
         "Save `fig` as `figures/<name>.png` and add it (the figure is closed)."
         if not _NAME.match(name or ''): raise RegxError(f"a figure name may contain letters, digits, '-' and '_' only, got {name!r}")
         path = self.folder/'figures'/f'{name}.png'
-        with atomic_write(path, 'wb') as f: fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight')
+        with atomic_write(path, 'wb') as f: fig.savefig(f, format='png', dpi=dpi)  # (figures are laid out by their makers: one draw)
         plt.close(fig)
         self._add(('figure', f'figures/{name}.png', caption))
         return path
@@ -104,10 +153,10 @@ class Report:
         "One plain sentence: the measures on which `reg` clearly differs from the baseline, and how many did not."
         v = [(w, d) for r, w, d in self.verdicts if r == reg]
         clear = [f"{d} {w}" for w, d in v if d in ('higher', 'lower')]
-        rest = sum(d == 'within seed spread' for _, d in v)
+        rest = sum(d == 'no clear difference' for _, d in v)
         one = sum(d == 'one seed' for _, d in v)
-        out = ('Clear differences from the baseline: ' + '; '.join(clear) + '.') if clear else 'No measure differs from the baseline by more than the seed spread.'
-        if clear and rest: out += f' {rest} other measure{"s" if rest > 1 else ""} within seed spread.'
+        out = ('Clear differences from the baseline: ' + '; '.join(clear) + '.') if clear else 'No measure differs clearly from the baseline.'
+        if clear and rest: out += f' {rest} other measure{"s" if rest > 1 else ""} without a clear difference.'
         if one: out += f' {one} measure{"s" if one > 1 else ""} with one seed only (no spread to judge by).'
         return out
     def to_html(self) -> str:
@@ -116,9 +165,11 @@ class Report:
                f"<h1>{e(self.title)}</h1>"]
         if self.meta: out.append("<p class='meta'>" + ' · '.join(f"{e(str(k))}: {e(str(v))}" for k, v in self.meta.items()) + "</p>")
         out.append("<h2 id='summary'>Summary: what each regularizer did</h2>")
-        out.append("<p class='meta'>Each measure is compared with the baseline: <i>higher</i> or <i>lower</i> only when the difference of the means "
-                   "exceeds the sum of the two standard deviations over seeds, otherwise <i>within seed spread</i>. With two or three seeds this is "
-                   "a screen, not a significance test: confirm a difference with more seeds.</p>")
+        out.append("<p class='meta'>Each measure is compared with the baseline run of the same seed (the seed fixes the initial weights and the "
+                   "data order): the mean of the paired differences with its 95% t-interval over seeds. <i>higher</i> or <i>lower</i> only when the "
+                   "p-value of the paired t-test, adjusted with Holm's method across the metrics of its table (per regularizer), is below 0.05 "
+                   "(the interval then excludes 0); otherwise <i>no clear difference</i>.</p>")
+        for k, a in self.answers.items(): out.append(f"<p class='answer' id='answer-{e(k)}'>{e(a)}</p>")
         if self.findings:
             regs = list(dict.fromkeys(r for r, _ in self.findings))
             for r in regs:
@@ -132,7 +183,7 @@ class Report:
                 if b[0] == 'text': out.append(f"<p>{e(b[1])}</p>")
                 elif b[0] == 'table': out.append((f"<p class='meta'>{e(b[2])}</p>" if b[2] else '') + b[1])
                 else: out.append(f"<figure><img src='{e(b[1])}' alt='{e(b[2] or b[1])}'><figcaption>{e(b[2])}</figcaption></figure>")
-        out.append("</body></html>")
+        out.append(_SORT_JS + "</body></html>")
         return '\n'.join(out)
     def write(self) -> Path:
         "Write `index.html` (atomically) and return its path."
@@ -140,289 +191,726 @@ class Report:
         with atomic_write(p, 'w') as f: f.write(self.to_html())
         return p
 
-# %% ../nbs/11_study.ipynb #ec895855
-ANALYSES = Registry('analysis name')
+# %% ../nbs/11_study.ipynb #85602f31
+ANALYSES = Registry('analysis')
 
-class Study:
-    "The runs of a study and what its analyses measured; `report` is written by `run_study`."
-    def __init__(self, out:str|Path, runs:list, baseline:str='none'):
-        self.out, self.runs, self.baseline = Path(out), list(runs), baseline
-        self.report = Report(self.out/'report')
-        self.numbers = {r.name: {} for r in self.runs}
-        self.timings = {}
-        self._dls = None
-    @property
-    def ok_runs(self) -> list: return [r for r in self.runs if r.status == 'ok']
-    def add(self, run:Run, **numbers):
-        "Record numbers measured on one run (columns of `results.csv`)."
-        self.numbers[run.name].update(numbers)
-    @property
-    def results(self) -> pd.DataFrame:
-        "One row per run: spec fields, training metrics and every number the analyses added."
-        res = load_results(self.out/'runs')
-        res = res[res.run.isin(self.numbers)].reset_index(drop=True)
-        extra = pd.DataFrame([dict(run=k, **v) for k, v in self.numbers.items()])
-        return res.merge(extra, on='run', how='left') if len(extra.columns) > 1 else res
-    def label(self, run:Run) -> str:
-        "How a run is named in figures: its regularizer, prefixed by the model when the study has several."
-        s = run.spec
-        return reg_tag(s['reg']) if len({r.spec['model'] for r in self.runs}) == 1 else f"{s['model']} · {reg_tag(s['reg'])}"
-    def by_seed(self, seed:int|None=None) -> dict:
-        "{label: Run} for one seed (default: the first seed of the grid)."
-        seed = self.ok_runs[0].spec['seed'] if seed is None else seed
-        return {self.label(r): r for r in self.ok_runs if r.spec['seed'] == seed}
-    def dls(self):
-        "The grid's DataLoaders (all runs share data and split)."
-        if self._dls is None: self._dls = self.ok_runs[0].dls()
-        return self._dls
-    def test_images(self, n:int) -> tuple:
-        "The first `n` test images, their labels and their object masks (None when the data have none)."
-        ds = self.dls().test.dataset
-        n = min(n, len(ds))
+def _params_key(obj) -> str: return json.dumps(obj, sort_keys=True, default=str)
+
+class Analysis:
+    "One measure of a study: `measure` a finished run (once: the result is kept in the run folder), then `report` the study from what was kept."
+    name, version, on = None, 1, 'main'  # `on`: the runs it measures, 'main' or 'shortcut' (runs trained with spurious markers)
+    defaults:dict = {}
+    def __init__(self, **params):
+        unknown = set(params) - set(self.defaults)
+        if unknown: raise RegxError(f"analysis {self.name!r} takes {sorted(self.defaults) or 'no parameters'}, not {sorted(unknown)}")
+        self.params = {**{k: (v() if callable(v) else v) for k, v in self.defaults.items()}, **params}
+    def applies(self, run:Run) -> bool:
+        "Whether this analysis measures `run` (main runs, or shortcut runs)."
+        return ('spurious' in run.spec['data_kw']) == (self.on == 'shortcut')
+    def key(self, run:Run) -> str:
+        "What the kept result depends on: the analysis, its version and parameters, the run's spec and its weights."
+        m = run.metrics or {}
+        return hashlib.sha1(_params_key([self.name, self.version, self.params, run.spec, m.get('weights_sha256')]).encode()).hexdigest()[:16]
+    def measure(self, run:Run, data) -> dict:
+        "Numbers for one run (columns of `results.csv`); may return (numbers, arrays) to keep small arrays for figures."
+        return {}
+    def report(self, st:'Study') -> None:
+        "Add this analysis's section to `st.report`, from the kept numbers (`st.results`) and arrays (`st.arrays`)."
+    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
+
+def register_analysis(cls):
+    "Class decorator: add an `Analysis` subclass to `ANALYSES` under its `name`."
+    ANALYSES._d.pop(cls.name, None)  # re-running a notebook cell replaces the registration
+    ANALYSES.register(cls.name, (cls.__doc__ or '').strip())(cls)
+    return cls
+
+def get_analyses(names='all', params:dict|None=None) -> list:
+    "Analysis objects for `names` ('all' or a list), with parameters {name: {param: value}}."
+    names = ANALYSES.names if names == 'all' else [names] if isinstance(names, str) else list(names)
+    params = params or {}
+    bad = set(params) - set(names)
+    if bad: raise RegxError(f"parameters for analyses that do not run: {sorted(bad)}")
+    return [ANALYSES[n](**params.get(n, {})) for n in names]
+
+@functools.lru_cache(maxsize=4)
+def _cached_dls(key:str):
+    s = json.loads(key)
+    return get_dls(s['data'], bs=s['bs'], n_train=s['n_train'], seed=0, device='cpu', **s['data_kw'])
+
+def run_data(run:Run):
+    "The run's DataLoaders for measuring (the evaluation sets do not depend on the seed), cached per process."
+    s = run.spec
+    return _cached_dls(_params_key({k: s[k] for k in ('data', 'bs', 'n_train', 'data_kw')}))
+
+def _kept(run:Run, name:str) -> dict|None:
+    try: return load_json(run.path/'analyses'/f'{name}.json')
+    except (FileNotFoundError, ValueError): return None
+
+def measure_run(run:Run, # a finished run
+                analysis:Analysis,
+                device=None, # where to compute; default `default_device()`
+                force:bool=False, # measure again even if a result for the same key is kept
+               ) -> dict:
+    "The analysis's numbers for `run`: read from `<run>/analyses/<name>.json` when kept for the same key, else measured and kept (atomically, owning the run)."
+    kept = _kept(run, analysis.name)
+    key = analysis.key(run)
+    if kept is not None and kept.get('key') == key and not force: return kept['numbers']
+    run.verify()
+    lock = FolderLock(run.path, what=f'analysis {analysis.name}')
+    lock.acquire()
+    try:
+        kept = _kept(run, analysis.name)  # another process may have measured it while we waited
+        if kept is not None and kept.get('key') == key and not force: return kept['numbers']
+        t0 = time.perf_counter()
+        model = run.model.to(default_device(device))
+        try: out = analysis.measure(run, run_data(run))
+        finally: run._model = None  # one model in memory at a time
+        numbers, arrays = out if isinstance(out, tuple) else (out, {})
+        numbers = {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) if isinstance(v, (int, float, np.number)) else v)
+                   for k, v in numbers.items()}
+        folder = run.path/'analyses'
+        if arrays:
+            with atomic_write(folder/f'{analysis.name}.npz') as f: np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()})
+        else: (folder/f'{analysis.name}.npz').unlink(missing_ok=True)
+        save_json(dict(key=key, analysis=analysis.name, version=analysis.version, params=analysis.params, numbers=numbers, arrays=sorted(arrays),
+                       seconds=time.perf_counter() - t0, pid=os.getpid(), host=_host(), job_id=current_job_id(), device=str(module_device(model))),
+                  folder/f'{analysis.name}.json')
+        return numbers
+    finally: lock.release()
+
+def kept_arrays(run:Run, name:str) -> dict:
+    "The small arrays an analysis kept for `run` (empty when it kept none)."
+    p = run.path/'analyses'/f'{name}.npz'
+    if not p.is_file(): return {}
+    try:
+        with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in z.files}
+    except Exception as e: raise CorruptRunError(f"run {run.name} is corrupt: analyses/{name}.npz cannot be read ({e})") from e
+
+def analyse_run(run:Run, analyses:list, device=None) -> dict:
+    "Measure every analysis that applies to `run` (a finished, ok run), keeping the results in its folder; {name: numbers}."
+    if run.status != 'ok': return {}
+    return {a.name: measure_run(run, a, device) for a in analyses if a.applies(run)}
+
+
+# %% ../nbs/11_study.ipynb #3d3f30d6
+@register_analysis
+class AccuracyAnalysis(Analysis):
+    "Test accuracy, the train - valid gap, time per epoch and convergence per regularizer; learning curves."
+    name = 'accuracy'
+    METRICS = {'test_acc': 'test accuracy', 'gap': 'generalization gap (train - valid accuracy)', 'time_per_epoch': 'time per epoch (s)'}
+    def report(self, st):
+        rep = st.report.section('Accuracy, convergence, gap and cost',
+            'Mean ± std over seeds. gap = train accuracy − validation accuracy (both on the weights the run ended with); '
+            'time per epoch on the machine that trained the run.')
+        res = st.ok_results
+        base = res[res.reg == st.baseline]
+        rep.text(f"Baseline ({st.baseline}) test accuracy: {base.test_acc.mean():.3f} ± {base.test_acc.std():.3f} over {len(base)} runs"
+                 + (f"; validation accuracy {base.valid_acc.mean():.3f}." if len(base) else '.'))
+        nc = res[res.converged == False] if 'converged' in res else res.iloc[:0]
+        crit = f"valid loss not improved for {st.patience} epochs" if st.patience else 'a fixed number of epochs'
+        rep.text(f"Training criterion: {crit}, at most {st.epochs} epochs; the weights of the best epoch are kept. "
+                 + (f"{len(nc)} of {len(res)} runs did not converge: {', '.join(nc.run)}." if len(nc) else f"All {len(res)} runs converged."))
+        rep.table(mean_std(res, ['model', 'reg'], ['test_acc', 'valid_acc', 'train_acc', 'gap']).join(
+            mean_std(res, ['model', 'reg'], ['epochs_trained', 'best_epoch'], '{:.1f}')).join(
+            mean_std(res, ['model', 'reg'], ['time_per_epoch'], '{:.2f}')), 'per model and regularizer')
+        bad = st.results[st.results.status != 'ok']
+        if len(bad): rep.text('Runs that did not finish: ' + ', '.join(f"{r.run} ({r.status})" for r in bad.itertuples()))
+        st.compare(self.METRICS, 'accuracy')
+        hist = load_history_of(st.runs_ok)
+        rep.figure(plot_curves(hist, 'acc', regs=st.regs_shown()), 'acc_curves',
+                   'train (solid) and valid (dashed) accuracy per epoch, shared axes; thin lines: seeds')
+        c = st.comparisons['accuracy'].reset_index()
+        t = c[c.metric == 'time_per_epoch']
+        for r in t.itertuples():
+            if r.reg != st.baseline: st.report.finding(st.tag(r.model, r.reg), f"training cost {r.mean / r.base_mean:.2f}× the baseline's time per epoch")
+
+
+# %% ../nbs/11_study.ipynb #c74de834
+_WBINS = np.logspace(-6, 1, 57)
+
+@register_analysis
+class WeightsAnalysis(Analysis):
+    "The share of near-zero weights, the weight norm, and |w| histograms per layer on shared bins."
+    name, defaults = 'weights', dict(tol=1e-3)
+    METRICS = {'near_zero': 'share of near-zero weights', 'weight_l2': 'L2 norm of the weights'}
+    def measure(self, run, data):
+        t = sparsity_table({'m': run.model}, tol=self.params['tol']).loc[('m', 'all')]
+        hists = {n: np.histogram(m.weight.detach().abs().cpu().numpy().ravel().clip(_WBINS[0], _WBINS[-1]), _WBINS)[0]
+                 for n, m in weight_layers(run.model)}
+        return dict(near_zero=t['near_zero'], weight_l2=t['l2']), dict(layers=np.array(list(hists)), counts=np.stack(list(hists.values())))
+    def report(self, st):
+        rep = st.report.section('Weights', f"Share of weights with |w| < {self.params['tol']:g} and the L2 norm of all conv and linear weights.")
+        rep.table(mean_std(st.ok_results, ['model', 'reg'], list(self.METRICS)))
+        st.compare(self.METRICS, 'weights')
+        for m, runs in st.seed_runs().items():
+            arrs = {lab: kept_arrays(r, self.name) for lab, r in runs.items()}
+            rep.figure(plot_weight_counts(arrs), f'weights_{m}', f'{m}: histograms of |w| per layer (log bins shared by all models; first seed)')
+
+def plot_weight_counts(arrays:dict, # {label: {'layers': names, 'counts': (layers, bins)}} as kept by the weights analysis
+                       max_layers:int=6) -> plt.Figure:
+    "|w| histograms per layer (columns), one line per model, on the shared logarithmic bins."
+    labels = list(arrays); layers = list(next(iter(arrays.values()))['layers'])[:max_layers]
+    fig, axs = plt.subplots(1, len(layers), figsize=(min(8.5, 1.6 * len(layers) + 0.8), 2.2), sharey=True, squeeze=False)
+    mid = np.sqrt(_WBINS[1:] * _WBINS[:-1])
+    for j, l in enumerate(layers):
+        ax = axs[0, j]
+        for i, k in enumerate(labels):
+            names = list(arrays[k]['layers'])
+            if l in names: ax.plot(mid, arrays[k]['counts'][names.index(l)], color=_colour(i), lw=1.2, label=k)
+        ax.set_xscale('log'); ax.set_yscale('symlog'); ax.set_title(l, fontsize=8); ax.tick_params(labelsize=6); ax.set_xlabel('|w|', fontsize=7)
+    axs[0, 0].set_ylabel('weights', fontsize=7)
+    h, l = axs[0, 0].get_legend_handles_labels()
+    fig.legend(h, l, fontsize=6, loc='center right', frameon=False)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    return fig
+
+
+# %% ../nbs/11_study.ipynb #bb95d88b
+@register_analysis
+class AttributionAnalysis(Analysis):
+    "Explanation metrics of Grad-CAM and saliency against the object masks; the maps of a few test images."
+    name = 'attribution'
+    defaults = dict(n_images=lambda: sized(100, quick=4), methods=('gradcam', 'saliency'), steps=lambda: sized(10, quick=4), n_keep=4,
+                    ig_steps=lambda: sized(32, quick=4))
+    def measure(self, run, data):
+        ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
+        x, y = ds.images(slice(0, n)), ds.y[:n]
         masks = ds.masks[:n] if getattr(ds, 'masks', None) is not None else None
-        return ds.images(slice(0, n)), ds.y[:n], masks
-    def compare(self, metric:str, what:str, fmt:str='.3f', findings:bool=True) -> pd.DataFrame:
-        "`compare_to_baseline` on the results; adds one finding per regularizer."
-        c = compare_to_baseline(self.results, metric, self.baseline)
-        multi = len(c.index.get_level_values(0).unique()) > 1
-        if findings:
-            for (m, r), row in c.iterrows():
-                if r != self.baseline: self.report.finding(f"{m} · {r}" if multi else r, describe(row, what, fmt, self.baseline), what, row['verdict'])
-        return c
+        nums, arrays = {}, {}
+        for me in self.params['methods']:
+            a = attribute(run.model, x, y, me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
+            vals = dict(deletion_auc=deletion_auc(run.model, x, a, y, self.params['steps']), gini=gini(a))
+            if masks is not None: vals.update(pointing_game=pointing_game(a, masks), relevance_mass=relevance_mass(a, masks))
+            nums.update({f'{me}_{k}': v.mean().item() for k, v in vals.items()})
+            arrays[me] = a[:self.params['n_keep'], 0].numpy().astype(np.float16)
+        return nums, arrays
+    def report(self, st):
+        ms = self.params['methods']
+        rep = st.report.section('Where the models look', f"Explanation metrics on {self.params['n_images']} test images (maps of the true class). "
+            'pointing game and relevance mass: higher = on the object; deletion AUC: lower = the map finds what matters; gini: higher = more concentrated.')
+        cols = [c for c in st.ok_results.columns if any(c.startswith(f'{m}_') for m in ms)]
+        if not cols: rep.text('No attribution numbers.'); return
+        rep.table(mean_std(st.ok_results, ['model', 'reg'], cols))
+        main = {f'{m}_{k}': f"{m} {k.replace('_', ' ')}" for m in ms for k in ('pointing_game', 'relevance_mass', 'deletion_auc')
+                if f'{m}_{k}' in st.ok_results}
+        st.compare(main, 'attribution')
+        ds = st.data.test.dataset; k = self.params['n_keep']
+        x, y = ds.images(slice(0, k)), ds.y[:k]
+        for m, runs in st.seed_runs().items():
+            maps = {lab: torch.from_numpy(kept_arrays(r, self.name)['gradcam'].astype(np.float32)) for lab, r in runs.items() if 'gradcam' in ms}
+            if maps: rep.figure(plot_map_grid(x, maps, titles=[ds.vocab[int(c)] for c in y]), f'gradcam_{m}',
+                                f'{m}: Grad-CAM of the true class, one colour scale shared by all models (first seed)')
 
-def mean_std(df:pd.DataFrame, by:list, cols:list, fmt:str='{:.3f}') -> pd.DataFrame:
-    "A table of 'mean ± std' strings per group (std over seeds; just the mean with one seed)."
-    g = df.groupby(by)[cols]
+def plot_map_grid(images:torch.Tensor, # (N, C, H, W) in [0, 1]
+                  maps:dict, # {label: (N, H, W) maps}
+                  titles:list|None=None, cell:float=1.05, signed:bool=False) -> plt.Figure:
+    "Rows: images; columns: models; every map on one shared colour scale, drawn over its image."
+    labels = list(maps); v = max(float(m.abs().max()) for m in maps.values()) or 1.
+    n = len(images); ncol = len(labels) + 1
+    fig, axs = plt.subplots(n, ncol, figsize=(min(8.5, cell * ncol), cell * n + 0.35), squeeze=False)
+    for i in range(n):
+        g = images[i].mean(0).numpy()
+        axs[i, 0].imshow(g, cmap='gray', vmin=0, vmax=1)
+        if titles: axs[i, 0].set_ylabel(titles[i], fontsize=6)
+        for j, k in enumerate(labels, 1):
+            axs[i, j].imshow(g, cmap='gray', vmin=0, vmax=1)
+            axs[i, j].imshow(maps[k][i], cmap='RdBu_r' if signed else 'inferno', vmin=-v if signed else 0, vmax=v, alpha=0.7)
+            if i == 0: axs[i, j].set_title(k, fontsize=6)
+    for a in axs.flat: a.set_xticks([]); a.set_yticks([])
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+# %% ../nbs/11_study.ipynb #5d11fa49
+@register_analysis
+class AdversarialAnalysis(Analysis):
+    "Accuracy under FGSM for several eps, and under PGD (fixed eps) for several numbers of steps."
+    name = 'adversarial'
+    defaults = dict(eps=(0.02, 0.05, 0.1), pgd_eps=0.05, pgd_alpha=0.0125, pgd_steps=(3, 10), n_images=lambda: sized(200, quick=16))
+    def measure(self, run, data):
+        from regx_nb.adversarial import robust_accuracy
+        ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
+        xy = (ds.images(slice(0, n)), ds.y[:n])
+        p = self.params
+        f = robust_accuracy([run], xy, attack='fgsm', eps=list(p['eps']))
+        g = robust_accuracy([run], xy, attack='pgd', eps=p['pgd_eps'], alpha=p['pgd_alpha'], steps=list(p['pgd_steps']))
+        return {**{f'fgsm_acc@{e:g}': f[np.isclose(f.eps, e)].acc.item() for e in p['eps']},
+                **{f'pgd{s}_acc@{p["pgd_eps"]:g}': g[g.steps == s].acc.item() for s in p['pgd_steps']}}
+    @property
+    def main_metric(self): return f"pgd{max(self.params['pgd_steps'])}_acc@{self.params['pgd_eps']:g}"
+    def report(self, st):
+        from regx_nb.adversarial import plot_robustness
+        p = self.params
+        rep = st.report.section('Robustness', f"White-box untargeted attacks in pixel space on {p['n_images']} test images: FGSM at each eps, "
+                                f"PGD at eps {p['pgd_eps']:g} with step {p['pgd_alpha']:g}.")
+        cols = [f'fgsm_acc@{e:g}' for e in p['eps']] + [f'pgd{s}_acc@{p["pgd_eps"]:g}' for s in p['pgd_steps']]
+        res = st.ok_results
+        rep.table(mean_std(res, ['model', 'reg'], ['test_acc'] + cols))
+        st.compare({f"fgsm_acc@{p['eps'][len(p['eps']) // 2]:g}": f"accuracy under FGSM at eps={p['eps'][len(p['eps']) // 2]:g}",
+                    self.main_metric: f"accuracy under PGD-{max(p['pgd_steps'])} at eps={p['pgd_eps']:g}"}, 'robustness')
+        long = pd.concat([res.assign(eps=0., acc=res.test_acc)] + [res.assign(eps=e, acc=res[f'fgsm_acc@{e:g}']) for e in p['eps']])
+        long = long[long.reg.isin(st.regs_shown())].assign(name=lambda d: d.run, attack='fgsm', steps=1)
+        rep.figure(plot_robustness(long, x='eps', title='FGSM'), 'fgsm', 'accuracy under FGSM against eps: mean over seeds ± std (band), seeds (thin)')
+
+@register_analysis
+class BoundaryAnalysis(Analysis):
+    "Decision boundaries on random planes through test inputs, and their total variation."
+    name = 'boundary'
+    defaults = dict(n_images=lambda: sized(4, quick=2), span=8., resolution=lambda: sized(25, quick=11))
+    def measure(self, run, data):
+        from regx_nb.adversarial import decision_boundary, total_variation
+        p = self.params; x = data.test.dataset.images(slice(0, p['n_images']))
+        # image i on the random plane of seed i, as `boundary_tv` does; the first map is kept for the figure
+        maps = [decision_boundary(run.model, x[i], plane='random', span=p['span'], resolution=p['resolution'], seed=i).classes for i in range(len(x))]
+        return dict(boundary_tv=float(np.mean([total_variation(m) for m in maps]))), dict(classes=maps[0].numpy().astype(np.int8))
+    def report(self, st):
+        p = self.params
+        rep = st.report.section('Decision boundaries', f"Class maps on random planes (±{p['span']:g} in L2 pixel units) through {p['n_images']} test images; "
+                                'total variation of the one-hot class maps divided by twice the resolution (a straight boundary across the map scores 1; higher = more fragmented).')
+        rep.table(mean_std(st.ok_results, ['model', 'reg'], ['boundary_tv']))
+        st.compare({'boundary_tv': 'decision-boundary total variation'}, 'boundary')
+        for m, runs in st.seed_runs().items():
+            maps = {lab: kept_arrays(r, self.name)['classes'] for lab, r in runs.items()}
+            rep.figure(plot_class_maps(maps, p['span'], st.data.vocab), f'boundaries_{m}',
+                       f'{m}: the class map on the same random plane through the first test image (first seed); one colour per class')
+
+def plot_class_maps(maps:dict, # {label: (R, R) class ids}
+                    span:float, vocab:list|None=None, cell:float=1.5, ncols:int=6) -> plt.Figure:
+    "Class maps on a shared colour per class, small multiples (at most `ncols` per row)."
+    from regx_nb.adversarial import total_variation
+    labels = list(maps); ncols = min(ncols, len(labels)); nrows = math.ceil(len(labels) / ncols)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(cell * ncols + (1.2 if vocab else 0), cell * nrows + 0.2), squeeze=False)
+    cmap = plt.get_cmap('tab10', 10)
+    for a, k in zip(axs.flat, labels):
+        a.imshow(maps[k], cmap=cmap, vmin=-0.5, vmax=9.5, origin='lower', extent=(-span, span, -span, span), interpolation='nearest')
+        a.plot(0, 0, 'w+', ms=6, mew=1.5); a.set_title(f"{k}\nTV {total_variation(torch.as_tensor(maps[k]).long(), n_classes=10):.2f}", fontsize=6)
+        a.set_xticks([]); a.set_yticks([])
+    for a in axs.flat[len(labels):]: a.axis('off')
+    if vocab:
+        from matplotlib.patches import Patch
+        fig.legend(handles=[Patch(color=cmap(i), label=vocab[i]) for i in range(min(10, len(vocab)))], loc='center right', fontsize=6, frameon=False)
+        fig.tight_layout(rect=(0, 0, 1 - 1.2 / (cell * ncols + 1.2), 1))
+    else: fig.tight_layout()
+    return fig
+
+@register_analysis
+class RWCAnalysis(Analysis):
+    "Relative weight change per layer and epoch (from the run's rwc.npz), and clusters of layers by their RWC curves."
+    name = 'rwc'
+    def measure(self, run, data):
+        from regx_nb.rwc import load_rwc
+        try: t = load_rwc(run)
+        except RegxError: return {}
+        last = t.iloc[:, -1].replace([np.inf, -np.inf], np.nan)  # inf: a layer whose weights were all zero
+        return dict(rwc_last=float(last.mean()), rwc_first_layer_share=float(last.iloc[0] / last.sum()) if last.sum() > 0 else None)
+    def report(self, st):
+        from regx_nb.rwc import load_rwc, cluster_layers, clip_outliers, plot_rwc_heatmap
+        rep = st.report.section('Which layers keep learning', 'Relative weight change ‖w_t − w_{t−1}‖₁ / ‖w_{t−1}‖₁ per layer and epoch (RWC callback).')
+        if 'rwc_last' not in st.ok_results or st.ok_results.rwc_last.isna().all(): rep.text('Skipped: no run has an rwc.npz (train with the RWC callback).'); return
+        rep.table(mean_std(st.ok_results, ['model', 'reg'], ['rwc_last', 'rwc_first_layer_share']),
+                  "rwc_last: mean over layers of the last epoch's RWC; rwc_first_layer_share: the first layer's share of it")
+        st.compare({'rwc_last': "last epoch's mean relative weight change"}, 'rwc')
+        for m, runs in st.seed_runs().items():
+            tabs = {lab: load_rwc(r) for lab, r in runs.items()}
+            rep.figure(plot_rwc_heatmap(tabs), f'rwc_{m}', f'{m}: layer × epoch RWC, one colour scale shared by all models (first seed)')
+            rows = []
+            for k, t in tabs.items():
+                if t.shape[1] < 3: continue
+                try: cl = cluster_layers(clip_outliers(t))
+                except RegxError as e: rows.append(dict(model=k, k=0, note=str(e))); continue
+                rows.append(dict(model=k, k=cl.k, **{f'cluster {c}': ', '.join(str(l) for l, lab in zip(t.index, cl.labels) if lab == c) for c in range(cl.k)}))
+            if rows: rep.table(pd.DataFrame(rows).set_index('model'), f'{m}: layers clustered by their RWC curves (K-Means++, K chosen by silhouette), first seed')
+
+
+# %% ../nbs/11_study.ipynb #971d8724
+@register_analysis
+class ShortcutAnalysis(Analysis):
+    "Accuracy on scenes whose marker agrees with the class as in training vs. placed at random, and where Grad-CAM puts its mass (marker vs object)."
+    name, on = 'shortcut', 'shortcut'
+    defaults = dict(n_images=lambda: sized(200, quick=16), methods=('gradcam', 'saliency'))
+    METRICS = {'shortcut_drop': 'accuracy lost when the shortcut breaks (shortcut test)',
+               'shortcut_gradcam_marker_mass': 'Grad-CAM mass on the marker (shortcut test)'}
+    def measure(self, run, data):
+        s = run.spec
+        agree = _cached_dls(_params_key(dict(data=s['data'], bs=s['bs'], n_train=s['n_train'], data_kw={**s['data_kw'], 'test_markers': 'agree'}))).test.dataset
+        rand = data.test.dataset; n = min(self.params['n_images'], len(rand))
+        m = run.model; dev = module_device(m)
+        def acc(ds):
+            with torch.no_grad(): return float((m(ds.images(slice(0, len(ds))).to(dev)).argmax(1).cpu() == ds.y).float().mean())
+        out = dict(shortcut_clean_acc=acc(agree), shortcut_random_acc=acc(rand))
+        out['shortcut_drop'] = out['shortcut_clean_acc'] - out['shortcut_random_acc']
+        x, y = rand.images(slice(0, n)), rand.y[:n]
+        for me in self.params['methods']:
+            a = attribute(m, x, y, me)
+            out[f'shortcut_{me}_marker_mass'] = relevance_mass(a, rand.markers[:n]).mean().item()
+            out[f'shortcut_{me}_object_mass'] = relevance_mass(a, rand.masks[:n]).mean().item()
+        return out
+    def report(self, st):
+        rep = st.report.section('The shortcut test', f"The same regularizers trained on scenes whose marker agrees with the class with probability "
+            f"{st.shortcut:g} (training and validation). clean: test scenes drawn the same way; random: test scenes with the marker at random; "
+            "drop = clean − random. Marker and object mass: share of the positive attribution (maps of the true class, random-marker scenes) "
+            "on the marker's 3×3 pixels and on the object.")
+        res = st.ok_results
+        cols = [c for c in res.columns if c.startswith('shortcut_')]
+        if not cols or res[cols].isna().all().all(): rep.text('Skipped: no shortcut runs (run_study(shortcut=None)).'); return
+        rep.table(mean_std(res.dropna(subset=['shortcut_drop']), ['model', 'reg'], cols))
+        c = st.compare(self.METRICS, 'shortcut').reset_index()
+        c = c[(c.metric == 'shortcut_drop') & (c.reg != st.baseline)]
+        less = [r.reg for r in c.itertuples() if r.verdict == 'lower']; more = [r.reg for r in c.itertuples() if r.verdict == 'higher']
+        st.answers['shortcut'] = ("Which regularizers reduce reliance on the shortcut? " +
+            (f"Lower accuracy drop than {st.baseline} (interval excludes 0): {', '.join(less)}. " if less else
+             f"None lowers the accuracy drop clearly: every interval of the difference to {st.baseline} includes 0 or fails the Holm correction. ") +
+            (f"Higher drop (more reliance): {', '.join(more)}." if more else ''))
+        rep.text(st.answers['shortcut'])
+
+
+# %% ../nbs/11_study.ipynb #efe66997
+def _colour(i:int): return plt.get_cmap('tab10')(i % 10) if i < 10 else plt.get_cmap('tab20b')((i - 10) % 20)
+
+def mean_std(df:pd.DataFrame, by:list, cols:list, fmt:str='{:.3f}', baseline:str='none') -> pd.DataFrame:
+    "A table of 'mean ± std' strings per group (std over seeds; just the mean with one seed), the baseline first."
+    cols = [c for c in cols if c in df.columns]
+    g = df.groupby(by, sort=False)[cols]
     m, s, n = g.mean(), g.std(), g.size()
-    out = m.apply(lambda col: [fmt.format(v) + ('' if k == 1 or pd.isna(sd) else ' ± ' + fmt.format(sd))
+    out = m.apply(lambda col: [('–' if pd.isna(v) else fmt.format(v) + ('' if k == 1 or pd.isna(sd) else ' ± ' + fmt.format(sd)))
                                for v, sd, k in zip(col, s[col.name], n)])
-    if 'reg' in by:  # the baseline first
+    if 'reg' in by:
         pos = list(by).index('reg')
-        key = lambda i: (i[pos] != 'none', i) if isinstance(i, tuple) else (i != 'none', i)
+        key = lambda i: (i[pos] != baseline,) if isinstance(i, tuple) else (i != baseline,)
         out = out.loc[sorted(out.index, key=key)]
     return out
 
-# %% ../nbs/11_study.ipynb #ad9034ce
-@ANALYSES.register('accuracy')
-def accuracy_analysis(st:Study):
-    "Test accuracy, generalization gap and time per epoch per regularizer; learning curves."
-    rep = st.report.section('Accuracy, gap and cost',
-        'Mean ± std over seeds. gap = train accuracy - test accuracy; time per epoch on this machine.')
-    res = st.results
-    rep.table(mean_std(res[res.status == 'ok'], ['model', 'reg'], ['test_acc', 'valid_acc', 'train_acc', 'gap']).join(
-        mean_std(res[res.status == 'ok'], ['model', 'reg'], ['time_per_epoch'], '{:.2f}')), 'per model and regularizer')
-    if (res.status != 'ok').any():
-        rep.text('Runs that did not finish: ' + ', '.join(f"{r.run} ({r.status})" for r in res[res.status != 'ok'].itertuples()))
-    rep.figure(plot_results(res), 'accuracy', 'bars: mean over seeds; error bars: std; dots: seeds')
-    hist = load_history(st.out/'runs')
-    hist = hist[hist.run.isin([r.name for r in st.ok_runs])]
-    rep.figure(plot_curves(hist, 'loss'), 'loss_curves', 'train (solid) and valid (dashed) loss per epoch, shared axes')
-    rep.figure(plot_curves(hist, 'acc'), 'acc_curves', 'train (solid) and valid (dashed) accuracy per epoch, shared axes')
-    st.compare('test_acc', 'test accuracy')
-    st.compare('gap', 'generalization gap (train - test accuracy)')
-    c = st.compare('time_per_epoch', 'time per epoch (s)', '.2f', findings=False)
-    for (m, r), row in c.iterrows():
-        if r != st.baseline: rep_ratio = row['mean'] / row['base_mean']; st.report.finding(r if c.index.get_level_values(0).nunique() == 1 else f"{m} · {r}", f"training cost {rep_ratio:.2f}× the baseline's time per epoch")
+def load_history_of(runs:list) -> pd.DataFrame:
+    "The per-epoch histories of `runs` in long format (run, model, reg, seed), `reg` being the run's label."
+    frames = [r.history.assign(run=r.name, model=r.spec['model'], reg=reg_label(r.spec['reg']), seed=r.spec['seed']) for r in runs]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-# %% ../nbs/11_study.ipynb #51b7731c
-@ANALYSES.register('weights')
-def weights_analysis(st:Study, tol:float=1e-3):
-    "Weight histograms per layer on shared bins, the share of near-zero weights and the weight norm."
-    rep = st.report.section('Weights', f'Share of weights with |w| < {tol:g} and the L2 norm of all weights, mean ± std over seeds.')
-    for r in st.ok_runs:
-        t = sparsity_table({'m': r.model}, tol=tol).loc[('m', 'all')]
-        st.add(r, near_zero=t['near_zero'], weight_l2=t['l2'])
-    res = st.results
-    rep.table(mean_std(res[res.status == 'ok'], ['model', 'reg'], ['near_zero', 'weight_l2']))
-    for m in dict.fromkeys(r.spec['model'] for r in st.ok_runs):
-        models = {k: v.model for k, v in st.by_seed().items() if v.spec['model'] == m}
-        rep.figure(plot_weight_hist(models), f'weights_{m}', f'{m}: weight histograms per layer (log counts), shared bins')
-    st.compare('near_zero', f'share of near-zero weights (|w| < {tol:g})')
-    st.compare('weight_l2', 'L2 norm of the weights', '.2f')
+def plot_forest(cmp:pd.DataFrame, # from `compare_to_baseline` (index model, reg, metric)
+                whats:dict, # {metric: what it is}
+                baseline:str='none', level:float=0.95) -> plt.Figure:
+    "One panel per metric: each regularizer's difference to the baseline with its interval (filled: a verdict; open: no clear difference)."
+    c = cmp.reset_index(); c = c[c.reg != baseline]
+    rows = list(dict.fromkeys(zip(c.model, c.reg))); multi = c.model.nunique() > 1
+    fig, axs = plt.subplots(1, len(whats), figsize=(min(8.5, 2.6 * len(whats) + 1.2), 0.28 * len(rows) + 0.9), sharey=True, squeeze=False)
+    for ax, (met, what) in zip(axs[0], whats.items()):
+        d = c[c.metric == met].set_index(['model', 'reg'])
+        for i, key in enumerate(rows):
+            if key not in d.index: continue
+            r = d.loc[key]; clear = r.verdict in ('higher', 'lower')
+            col = 'C3' if r.verdict == 'lower' else 'C2' if r.verdict == 'higher' else 'C7'
+            if not pd.isna(r.lo): ax.plot([r.lo, r.hi], [i, i], color=col, lw=1.6)
+            ax.plot(r['diff'], i, 'o', color=col, mfc=col if clear else 'white', ms=4.5)
+        ax.axvline(0, color='k', lw=0.8); ax.set_title(what, fontsize=7.5); ax.tick_params(labelsize=6.5); ax.grid(axis='x', alpha=0.3)
+    axs[0, 0].set_yticks(range(len(rows))); axs[0, 0].set_yticklabels([f'{m} · {r}' if multi else r for m, r in rows], fontsize=7)
+    axs[0, 0].invert_yaxis()
+    fig.supxlabel(f'difference to {baseline} (paired by seed, {level:.0%} t-interval)', fontsize=7)
+    fig.tight_layout()
+    return fig
 
-# %% ../nbs/11_study.ipynb #9a5190f9
-@ANALYSES.register('attribution')
-def attribution_analysis(st:Study, n_images:int|None=None, methods=('gradcam', 'saliency')):
-    "Grad-CAM and saliency maps side by side, and explanation metrics against the object masks."
-    n_images = n_images or sized(100, quick=8)
-    rep = st.report.section('Where the models look', f'Explanation metrics on {n_images} test scenes (maps of the true class), mean ± std over seeds.')
-    x, y, masks = st.test_images(n_images)
-    if masks is None:
-        rep.text(f"Skipped: the data ({st.ok_runs[0].spec['data']}) have no object masks; use data='fashion_scenes' to score explanations.")
-        return
-    vocab = st.dls().vocab
-    frames = []
-    for r in st.ok_runs:
-        df = explanation_metrics(r.model, x, masks, methods=methods, targets=y, steps=sized(20, quick=4))
-        per = df.groupby('method')[['pointing_game', 'relevance_mass', 'deletion_auc', 'insertion_auc']].mean()
-        st.add(r, **{f'{me}_{k}': v for me, row in per.iterrows() for k, v in row.items()})
-        frames.append(df.groupby('method').mean(numeric_only=True).reset_index().assign(model=r.spec['model'], reg=reg_tag(r.spec['reg']), seed=r.spec['seed']))
-    scores = pd.concat(frames, ignore_index=True).drop(columns='image', errors='ignore')
-    rep.table(mean_std(scores, ['model', 'reg', 'method'], ['pointing_game', 'relevance_mass', 'deletion_auc', 'insertion_auc']),
-              'pointing game and relevance mass: higher = on the object; deletion AUC: lower = the map finds what matters; insertion AUC: higher')
-    models = st.by_seed()
-    k = min(4, len(x))
-    rep.figure(compare(models, x[:k], methods=('gradcam',), targets=y[:k], vocab=vocab), 'gradcam_grid',
-               'Grad-CAM of the true class, one colour scale shared by all models (seed 0)')
-    st.compare('gradcam_pointing_game', 'Grad-CAM pointing game')
-    st.compare('gradcam_relevance_mass', 'Grad-CAM relevance mass')
-    st.compare('saliency_relevance_mass', 'saliency relevance mass', findings='saliency' in methods)
+def _mean_ci(v:np.ndarray, level:float=0.95):
+    from scipy import stats
+    v = np.asarray(v, float); v = v[~np.isnan(v)]
+    if len(v) < 2: return (float(v.mean()) if len(v) else np.nan), 0.
+    return float(v.mean()), float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
 
-# %% ../nbs/11_study.ipynb #c80e670f
-@ANALYSES.register('adversarial')
-def adversarial_analysis(st:Study, eps=(0., 0.02, 0.05, 0.1), pgd_eps:float=0.05, pgd_alpha:float=0.0125, pgd_steps=(1, 3, 10), n_batches:int|None=None):
-    "Accuracy under FGSM against eps, and under PGD (fixed eps and step size) against the number of steps."
-    from regx_nb.adversarial import robust_accuracy, plot_robustness
-    n_batches = n_batches or sized(3, quick=1)
-    rep = st.report.section('Robustness', f'White-box untargeted attacks in pixel space on {n_batches} test batches; mean ± std over seeds.')
-    dl = st.dls().test
-    runs = st.ok_runs
-    f = robust_accuracy(runs, dl, attack='fgsm', eps=list(eps), n_batches=n_batches)
-    p = robust_accuracy(runs, dl, attack='pgd', eps=pgd_eps, alpha=pgd_alpha, steps=list(pgd_steps), n_batches=n_batches)
-    for r in runs:
-        fr, pr = f[f.name == r.name], p[p.name == r.name]
-        st.add(r, **{f'fgsm_acc@{e:g}': fr[np.isclose(fr.eps, e)].acc.mean() for e in eps},
-               **{f'pgd{s}_acc@{pgd_eps:g}': pr[pr.steps == s].acc.mean() for s in pgd_steps})
-    res = st.results
-    rep.table(mean_std(res[res.status == 'ok'], ['model', 'reg'], [f'fgsm_acc@{e:g}' for e in eps] + [f'pgd{s}_acc@{pgd_eps:g}' for s in pgd_steps]))
-    rep.figure(plot_robustness(f, x='eps'), 'fgsm', 'FGSM: accuracy against eps (mean ± std over seeds)')
-    rep.figure(plot_robustness(p, x='steps'), 'pgd', f'PGD at eps={pgd_eps:g}, step size {pgd_alpha:g}: accuracy against the number of steps')
-    e_mid = [e for e in eps if e > 0][len([e for e in eps if e > 0]) // 2 - 1] if any(e > 0 for e in eps) else None
-    if e_mid is not None: st.compare(f'fgsm_acc@{e_mid:g}', f'accuracy under FGSM at eps={e_mid:g}')
-    st.compare(f'pgd{max(pgd_steps)}_acc@{pgd_eps:g}', f'accuracy under PGD-{max(pgd_steps)} at eps={pgd_eps:g}')
+def plot_paths(results:pd.DataFrame, # one row per run with `family`, `value`, `reg`, `seed` and the two metrics
+               x:str, y:str, # the two metrics, e.g. 'test_acc' and a robustness column
+               xlabel:str|None=None, ylabel:str|None=None, baseline:str='none', ax=None, level:float=0.95) -> plt.Figure:
+    "Strength paths: one line per regularizer family through its strengths (labelled), means with their t-intervals in both directions; the baseline as a star."
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.2, 3.3))
+    ok = results[results.status == 'ok'] if 'status' in results else results
+    fams = [f for f, g in ok.groupby('family') if g.value.nunique() > 1]
+    for i, f in enumerate(fams):
+        g = ok[ok.family == f]; pts = []
+        for v, h in sorted(g.groupby('value'), key=lambda t: t[0]):
+            (mx, ex), (my, ey) = _mean_ci(h[x], level), _mean_ci(h[y], level)
+            ax.errorbar(mx, my, xerr=ex, yerr=ey, fmt='o', color=_colour(i), ms=4, lw=0.9, capsize=2)
+            ax.annotate(f'{v:g}', (mx, my), fontsize=6, xytext=(3, 3), textcoords='offset points'); pts.append((mx, my))
+        ax.plot(*zip(*pts), '-', color=_colour(i), lw=1.2, label=f'{f} ({g.param.iloc[0]})')
+    b = ok[ok.reg == baseline]
+    if len(b):
+        (mx, ex), (my, ey) = _mean_ci(b[x], level), _mean_ci(b[y], level)
+        ax.errorbar(mx, my, xerr=ex, yerr=ey, fmt='*', color='k', ms=9, lw=0.9, capsize=2, label=baseline)
+    ax.set_xlabel(xlabel or x, fontsize=8); ax.set_ylabel(ylabel or y, fontsize=8); ax.tick_params(labelsize=7); ax.grid(alpha=0.3)
+    ax.legend(fontsize=6.5)
+    fig.tight_layout()
+    return fig
 
-@ANALYSES.register('boundary')
-def boundary_analysis(st:Study, n_images:int|None=None, span:float=8., resolution:int|None=None):
-    "Decision boundaries on random planes through test inputs, and their total variation."
-    from regx_nb.adversarial import boundary_tv, decision_boundary, plot_boundary
-    n_images = n_images or sized(4, quick=2)
-    resolution = resolution or sized(33, quick=11)
-    rep = st.report.section('Decision boundaries', f'Class maps on random planes (±{span:g} in L2 pixel units) through {n_images} test images; '
-                            'total variation of the one-hot class maps divided by twice the resolution (a straight boundary across the map scores 1; higher = more fragmented).')
-    x, y, _ = st.test_images(n_images)
-    for r in st.ok_runs:
-        t = boundary_tv([r], x, span=span, resolution=resolution)
-        st.add(r, boundary_tv=float(t['tv'].mean()))
-    res = st.results
-    rep.table(mean_std(res[res.status == 'ok'], ['model', 'reg'], ['boundary_tv']))
-    maps = {k: decision_boundary(r.model, x[0], plane='random', span=span, resolution=resolution, seed=0) for k, r in st.by_seed().items()}
-    rep.figure(plot_boundary(maps, vocab=st.dls().vocab), 'boundaries', 'the class map on the same random plane through the first test image (seed 0 models); one colour per class')
-    st.compare('boundary_tv', 'decision-boundary total variation')
+class Study:
+    "A study's runs (main and shortcut), the numbers its analyses kept in the run folders, and its report."
+    def __init__(self, out:str|Path, # the study folder (runs/, results.csv, report/)
+                 runs:list, # the main runs
+                 configs:list|None=None, # `expand_regs` entries of the grid, in order (labels, families, path values)
+                 shortcut_runs:list=(), # runs trained on shortcut scenes (paired with the main runs by model, label and seed)
+                 baseline:str='none', analyses:list|None=None, shortcut:float|None=None, patience:int|None=None, epochs:int|None=None,
+                 level:float=0.95):
+        self.out, self.runs, self.shortcut_runs, self.baseline = Path(out), list(runs), list(shortcut_runs), baseline
+        self.configs = configs or []
+        self.analyses = analyses if analyses is not None else get_analyses()
+        self.shortcut, self.patience, self.epochs, self.level = shortcut, patience, epochs, level
+        self.report = Report(self.out/'report')
+        self.comparisons, self.answers, self.timings, self.errors = {}, {}, {}, {}
+        self._results = None
+    @property
+    def runs_ok(self) -> list: return [r for r in self.runs if r.status == 'ok']
+    def _config(self, run):
+        lab = reg_label(run.spec['reg'])
+        c = next((c for c in self.configs if c['label'] == lab), None) or dict(label=lab, family=reg_tag(run.spec['reg']), param=None, value=None)
+        return dict(reg=lab, family=c['family'], param=c['param'], value=c['value'])
+    def _row(self, run, kept:bool=True) -> dict:
+        s = run.spec
+        row = dict(run=run.name, data=s['data'], model=s['model'], seed=s['seed'], **self._config(run), status=run.status)
+        if row['status'] in ('ok', 'diverged'):
+            row.update({k: v for k, v in run.metrics.items() if k not in ('status', 'finished', 'error', 'weights_sha256', 'epochs', 'device')})
+        if kept and row['status'] == 'ok':
+            for a in self.analyses:
+                k = _kept(run, a.name)
+                if k is not None and a.applies(run) and k.get('key') == a.key(run): row.update(k['numbers'])
+        return row
+    @property
+    def results(self) -> pd.DataFrame:
+        "One row per main run: spec fields, training metrics, every number the analyses kept, and the paired shortcut run's `shortcut_*` numbers."
+        if self._results is None:
+            res = pd.DataFrame([self._row(r) for r in self.runs])
+            if self.shortcut_runs and len(res):
+                sc = pd.DataFrame([self._row(r) for r in self.shortcut_runs])
+                keep = ['model', 'reg', 'seed'] + [c for c in sc.columns if c.startswith('shortcut_')]
+                sc = sc[[c for c in keep if c in sc.columns]].assign(shortcut_test_acc=sc.get('test_acc'))
+                res = res.merge(sc, on=['model', 'reg', 'seed'], how='left')
+            self._results = res
+        return self._results
+    @property
+    def ok_results(self) -> pd.DataFrame: return self.results[self.results.status == 'ok']
+    def tag(self, model:str, reg:str) -> str: return f"{model} · {reg}" if len({r.spec['model'] for r in self.runs}) > 1 else reg
+    def regs_shown(self, limit:int=12) -> list:
+        "The labels the figures show: the baseline first, then the grid's order, at most `limit` (figures do not grow without bound)."
+        labs = list(dict.fromkeys([self.baseline] + [c['label'] for c in self.configs] + list(self.ok_results.reg)))
+        return [l for l in labs if l in set(self.ok_results.reg)][:limit]
+    def seed_runs(self, seed:int|None=None) -> dict:
+        "{model: {label: Run}} for one seed (default: the first of the grid), for the labels `regs_shown`."
+        ok = self.runs_ok
+        if not ok: return {}
+        seed = min(r.spec['seed'] for r in ok) if seed is None else seed
+        shown, out = self.regs_shown(), {}
+        for r in ok:
+            lab = reg_label(r.spec['reg'])
+            if r.spec['seed'] == seed and lab in shown: out.setdefault(r.spec['model'], {})[lab] = r
+        return {m: dict(sorted(d.items(), key=lambda kv: shown.index(kv[0]))) for m, d in out.items()}
+    def by_seed(self, seed:int|None=None) -> dict:
+        "{label: Run} for one seed (model-prefixed labels when the study has several models)."
+        return {self.tag(m, lab): r for m, d in self.seed_runs(seed).items() for lab, r in d.items()}
+    @property
+    def data(self):
+        "The main runs' DataLoaders (all share data and split)."
+        return run_data(self.runs_ok[0])
+    def compare(self, whats:dict, # {metric: what it is}: the family of one table (Holm across them)
+                table:str, findings:bool=True) -> pd.DataFrame:
+        "`compare_to_baseline` on the results for one table of metrics; adds its findings and its forest plot to the report."
+        whats = {k: v for k, v in whats.items() if k in self.ok_results and self.ok_results[k].notna().any()}
+        if not whats: return pd.DataFrame()
+        c = compare_to_baseline(self.ok_results, list(whats), self.baseline, self.level)
+        self.comparisons[table] = c
+        if findings:
+            for (m, r, met), row in c.iterrows():
+                if r != self.baseline: self.report.finding(self.tag(m, r), describe(row, whats[met], _fmt(met), self.baseline, self.level), whats[met], row['verdict'])
+        self.report.figure(plot_forest(c, whats, self.baseline, self.level), f'forest_{table}',
+                           f'{table}: difference to {self.baseline} per regularizer, paired by seed, {self.level:.0%} t-interval; '
+                           'filled: the Holm-corrected verdict is higher or lower')
+        return c
 
-@ANALYSES.register('rwc')
-def rwc_analysis(st:Study):
-    "Relative weight change per layer and epoch, and clusters of layers by their RWC curves."
-    from regx_nb.rwc import load_rwc, cluster_layers, clip_outliers, plot_rwc_heatmap
-    rep = st.report.section('Which layers keep learning', 'Relative weight change ‖w_t − w_{t−1}‖₁ / ‖w_{t−1}‖₁ per layer and epoch (RWC callback).')
-    tabs = {}
-    for r in st.ok_runs:
-        try: t = load_rwc(r)
-        except RegxError: continue
-        tabs[r] = t
-        last = t.iloc[:, -1].replace([np.inf, -np.inf], np.nan)  # inf: a layer whose weights were all zero
-        st.add(r, rwc_last=float(last.mean()), rwc_first_layer_share=float(last.iloc[0] / last.sum()) if last.sum() > 0 else np.nan)
-    if not tabs:
-        rep.text('Skipped: no run has an rwc.npz (train with the RWC callback).'); return
-    res = st.results
-    rep.table(mean_std(res[res.status == 'ok'], ['model', 'reg'], ['rwc_last', 'rwc_first_layer_share']),
-              "rwc_last: mean over layers of the last epoch's RWC; rwc_first_layer_share: the first layer's share of it")
-    seed0 = {k: tabs[r] for k, r in st.by_seed().items() if r in tabs}
-    rep.figure(plot_rwc_heatmap(seed0), 'rwc_heatmap', 'layer × epoch RWC, one colour scale shared by all models (seed 0)')
-    if len(next(iter(seed0.values())).columns) >= 2:
-        rows = []
-        for k, t in seed0.items():
-            try: cl = cluster_layers(clip_outliers(t))
-            except RegxError as e: rows.append(dict(model=k, k=0, note=str(e))); continue
-            rows.append(dict(model=k, k=cl.k, **{f'cluster {c}': ', '.join(str(l) for l, lab in zip(t.index, cl.labels) if lab == c) for c in range(cl.k)}))
-        rep.table(pd.DataFrame(rows).set_index('model'), 'layers clustered by their RWC curves (K-Means++, K chosen automatically), seed 0')
-    st.compare('rwc_last', "last epoch's mean relative weight change", '.4f')
+def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.4f' if metric.startswith('rwc') else '.3f'
 
-# %% ../nbs/11_study.ipynb #c74724a4
-DEFAULT_REGS = ('none', 'l2', 'jacobian', 'label_smoothing')
 
-def run_study(data:str='fashion_scenes', # a dataset name (`get_dls`)
-              models=('simple_cnn',), # model names
-              regs=DEFAULT_REGS, # regularizer specs; the first 'none' is the baseline (added when missing)
-              seeds=(0, 1),
-              epochs:int|None=None, # default 3 (1 in quick mode)
-              out:str|Path='study', # folder: runs/, results.csv, report/
-              analyses='all', # 'all' or a list of names from `ANALYSES`
-              n_train:int|None=None, # default: all (256 in quick mode)
-              data_kw:dict|None=None, # dataset options; default for fashion_scenes: image_size=40
-              lr:float=3e-3, bs:int=64,
-              executor:str='local', # 'local' or 'slurm' (see `run_grid`)
+# %% ../nbs/11_study.ipynb #1bf51181
+DEFAULT_REGS = ('none', 'l2:lam=1e-4,1e-3,1e-2', 'jacobian', 'label_smoothing', 'dropout', 'batchnorm')
+
+STUDY_DEFAULTS = dict(data='fashion_scenes', models=('simple_cnn',), regs=DEFAULT_REGS, seeds=(0, 1, 2), epochs=30, patience=3,
+                      lr=1e-3, bs=64, schedule='constant', n_train=None, data_kw=None, shortcut=0.9, analyses='all', analysis_params=None)
+
+PRESETS = {
+    'default': dict(),
+    'full': dict(regs=('none', 'l1:lam=1e-6,1e-5,1e-4', 'l2:lam=1e-4,1e-3,1e-2', 'elastic', 'soft_svb:lam=1e-4,1e-3,1e-2', 'hard_svb',
+                       'jacobian:lam=0.003,0.01,0.03,0.1', 'confidence_penalty:beta=0.1,0.3,1', 'label_smoothing:eps=0.05,0.1,0.2',
+                       'dropout:p=0.1,0.3,0.5', 'batchnorm', 'input_noise:sigma=0.05,0.1,0.2', 'weight_noise'),
+                 seeds=(0, 1, 2, 3, 4), epochs=60, patience=5, data_kw=dict(image_size=64, n_scenes=(5000, 1000, 1000))),
+    'reg-explain': dict(data='cifar10', models=('simple_cnn', 'resnet50', 'vgg19'), regs=('none', 'l1', 'l2', 'dropout'), epochs=40,
+                        patience=4, shortcut=None, analyses=('accuracy', 'weights', 'attribution', 'adversarial'),
+                        analysis_params={'attribution': dict(methods=('gradcam', 'integrated_gradients', 'deeplift'))}),
+}
+
+def _scenes_kw(data, data_kw):
+    if data_kw is not None: return dict(data_kw)
+    return dict(image_size=32, n_scenes=sized((1000, 500, 1000), quick=(128, 64, 64))) if data == 'fashion_scenes' else {}
+
+def study_config(preset:str|None=None, **given) -> dict:
+    "The settings of a study: `STUDY_DEFAULTS`, then the preset's, then what is given (None means 'not given'); quick mode shrinks them."
+    if preset is not None and preset not in PRESETS: raise RegxError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    unknown = set(given) - set(STUDY_DEFAULTS)
+    if unknown: raise RegxError(f"unknown study settings {sorted(unknown)}; a study takes {sorted(STUDY_DEFAULTS)}")
+    c = {**STUDY_DEFAULTS, **PRESETS.get(preset or 'default', {}), **{k: v for k, v in given.items() if v is not None}}
+    c['data_kw'] = _scenes_kw(c['data'], c['data_kw'])
+    if quick():  # a smoke run: two seeds, paths of two values, two epochs, small data
+        c['epochs'] = min(c['epochs'], 2); c['n_train'] = c['n_train'] or (None if c['data'] == 'fashion_scenes' else 128)
+        c['seeds'] = tuple(c['seeds'])[:2] if 'seeds' not in given or given['seeds'] is None else c['seeds']
+        if given.get('regs') is None: c['regs'] = tuple(re.sub(r'(=[^,=+]+,[^,=+]+)(,[^,=+]+)+', r'\1', r) for r in c['regs'])
+    if not c['seeds']: raise RegxError("seeds must name at least one seed, e.g. (0, 1, 2)")
+    if c['shortcut'] is not None and not (0 < c['shortcut'] <= 1): raise RegxError(f"shortcut is the marker's agreement probability in (0, 1], or None; got {c['shortcut']}")
+    if c['shortcut'] is not None and c['data'] != 'fashion_scenes': c['shortcut'] = None  # the shortcut test needs the scenes' markers
+    return c
+
+def study_specs(c:dict) -> tuple:
+    "The configurations (`expand_regs` entries), the main specs and the shortcut specs of a study's settings."
+    configs = [e for r in c['regs'] for e in expand_regs(r)]
+    if not any(e['label'] == 'none' for e in configs): configs.insert(0, expand_regs('none')[0])
+    labels = [e['label'] for e in configs]
+    if len(set(labels)) < len(labels): raise RegxError(f"two entries of regs give the same runs: {labels}")
+    common = dict(data=c['data'], epochs=c['epochs'], n_train=c['n_train'], lr=c['lr'], bs=c['bs'], schedule=c['schedule'], patience=c['patience'])
+    main = [normalize_spec(dict(common, model=m, reg=e['reg'], seed=s, data_kw=c['data_kw'])) for m in c['models'] for e in configs for s in c['seeds']]
+    first = {}  # each entry of regs trains once on the shortcut scenes: at the first value of its path
+    for e in configs: first.setdefault((e['family'], e['param']), e)
+    sc = [] if c['shortcut'] is None else [normalize_spec(dict(common, model=m, reg=e['reg'], seed=s, data_kw={**c['data_kw'], 'spurious': c['shortcut']}))
+                                          for m in c['models'] for e in first.values() for s in c['seeds']]
+    return configs, main, sc
+
+def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
+              preset:str|None=None, # 'default', 'full' or 'reg-explain' (see `PRESETS`); the arguments below override it
+              data:str|None=None, models=None, regs=None, seeds=None,
+              epochs:int|None=None, # the most epochs a run trains
+              patience:int|None=None, # stop when the valid loss has not improved for so many epochs (keep the best epoch)
+              lr:float|None=None, bs:int|None=None, n_train:int|None=None, data_kw:dict|None=None,
+              shortcut:float|None=None, # the marker's agreement probability of the shortcut scenes (default 0.9)
+              no_shortcut:bool=False, # skip the shortcut test
+              analyses=None, # 'all' or a list of names from `ANALYSES`
+              analysis_params:dict|None=None, # {analysis: {param: value}}
+              executor:str='local', # 'local' or 'slurm' (see `run_grid`): each run is analysed right after it trains, where it trains
               progress:bool=True,
-              **grid_kw, # more `run_grid` arguments (cluster, slurm)
+              **grid_kw, # more `run_grid` arguments (cluster, slurm, on_busy)
              ) -> Study:
-    "Train the grid, run the analyses and write `results.csv` and `report/index.html` under `out`."
-    names = ANALYSES.names if analyses == 'all' else [analyses] if isinstance(analyses, str) else list(analyses)
-    for a in names: ANALYSES[a]  # unknown names fail here, before any training
-    regs = list(regs)
-    for r in regs: as_regularizers(r)
-    if not any(reg_tag(r) == 'none' for r in regs): regs = ['none'] + regs
-    if not seeds: raise RegxError("seeds must name at least one seed, e.g. (0, 1)")
-    epochs = epochs or sized(3, quick=1)
-    n_train = n_train if n_train is not None else sized(None, quick=256)
-    data_kw = dict(data_kw or ({'image_size': 40} if data == 'fashion_scenes' else {}))
+    "Train the grid (skipping finished runs), measure each run once, and write `results.csv` and `report/index.html` under `out`."
+    c = study_config(preset, data=data, models=models, regs=regs, seeds=seeds, epochs=epochs, patience=patience, lr=lr, bs=bs,
+                     n_train=n_train, data_kw=data_kw, shortcut=shortcut, analyses=analyses, analysis_params=analysis_params)
+    if no_shortcut: c['shortcut'] = None
+    todo = get_analyses(c['analyses'], c['analysis_params'])  # unknown names and parameters fail here, before any training
+    if c['shortcut'] is None: todo = [a for a in todo if a.on != 'shortcut']
+    configs, main, sc = study_specs(c)
     out = Path(out)
-    specs = grid(models=list(models), regs=regs, seeds=list(seeds), data=data, data_kw=data_kw, epochs=epochs,
-                 n_train=n_train, lr=lr, bs=bs)
     cbs = []
-    if 'rwc' in names:
+    if any(a.name == 'rwc' for a in todo):
         from regx_nb.rwc import RWC
         cbs.append(RWC)
     t0 = time.perf_counter()
-    runs = run_grid(specs, out/'runs', executor=executor, progress=progress, cbs=cbs, **grid_kw)
-    st = Study(out, runs)
+    runs = run_grid(main + sc, out/'runs', executor=executor, progress=progress, cbs=cbs, analyses=todo, **grid_kw)
+    st = Study(out, runs[:len(main)], configs, runs[len(main):], analyses=todo, shortcut=c['shortcut'], patience=c['patience'], epochs=c['epochs'])
+    st.config = c
     st.timings['training'] = time.perf_counter() - t0
-    st.report.meta = dict(data=data, models=', '.join(models), regularizers=', '.join(reg_tag(r) for r in regs),
-                          seeds=', '.join(map(str, seeds)), epochs=epochs, n_train=n_train or 'all', quick_mode=quick(),
-                          date=time.strftime('%Y-%m-%d %H:%M'))
-    st.errors = {}
-    if not st.ok_runs:
-        st.report.section('No finished runs').text('Every run diverged or failed; see runs/*/metrics.json.')
-    else:
-        for a in names:
-            t = time.perf_counter()
-            try: ANALYSES[a](st)
-            except Exception as e:
-                st.errors[a] = f'{type(e).__name__}: {e}'
-                st.report.section(f'{a} (failed)').text(f'The analysis {a!r} failed: {st.errors[a]}')
-            st.timings[a] = time.perf_counter() - t
-            if progress: print(f'analysis {a}: {st.timings[a]:.1f}s' + (f'  FAILED: {st.errors[a]}' if a in st.errors else ''))
-    st.report.meta['time'] = ', '.join(f'{k} {v:.0f}s' for k, v in st.timings.items())
-    with atomic_write(out/'results.csv', 'w') as f: st.results.to_csv(f, index=False)
-    st.report_path = st.report.write()
+    t0 = time.perf_counter()  # the driver only gathers: every run was measured where it trained; what is missing is measured now
+    need = [r for r in runs if r.status == 'ok' and any(a.applies(r) and (_kept(r, a.name) or {}).get('key') != a.key(r) for a in todo)]
+    for r in (pbar(need, 'measuring') if progress and need else need): analyse_run(r, todo)
+    st.timings['measuring'] = time.perf_counter() - t0
+    st.report.meta = dict(data=c['data'], models=', '.join(c['models']), regularizers='; '.join(map(str, c['regs'])),
+                          seeds=', '.join(map(str, c['seeds'])), epochs=f"at most {c['epochs']}" + (f", patience {c['patience']}" if c['patience'] else ''),
+                          shortcut=c['shortcut'] if c['shortcut'] is not None else 'off', quick_mode=quick(), date=time.strftime('%Y-%m-%d %H:%M'))
+    write_report(st, progress)
     return st
+
+def _module_code() -> str:
+    "The source of this module as installed (a new version of the kit redraws the report)."
+    import importlib.util
+    spec = importlib.util.find_spec('regx_nb.study')
+    return Path(spec.origin).read_text(encoding='utf-8') if spec and spec.origin else ''
+
+def _report_digest(st:Study) -> str:
+    "What the report is a function of: the results, the analyses' parameters, the study's settings and this module's code."
+    parts = [st.results.to_csv(index=False), repr(st.analyses), repr(getattr(st, 'config', None)), _module_code()]
+    return hashlib.sha1('\n'.join(parts).encode()).hexdigest()
+
+def write_report(st:Study, progress:bool=True) -> Path:
+    "Aggregate the kept numbers into `results.csv` and the report (nothing is trained or measured here; an unchanged report is not redrawn)."
+    t0 = time.perf_counter()
+    digest, page = _report_digest(st), st.report.folder/'index.html'
+    if page.is_file() and (st.report.folder/'digest.txt').is_file() and (st.report.folder/'digest.txt').read_text() == digest:
+        st.timings['report'] = time.perf_counter() - t0
+        st.report_path = page
+        if progress: print(f"report: {short_path(page)}  (unchanged; {', '.join(f'{k} {v:.1f}s' for k, v in st.timings.items())})")
+        return page
+    if not st.runs_ok: st.report.section('No finished runs').text('Every run diverged or failed; see runs/*/metrics.json.')
+    else:
+        for a in st.analyses:
+            try: a.report(st)
+            except Exception as e:
+                st.errors[a.name] = f'{type(e).__name__}: {e}'
+                st.report.section(f'{a.name} (failed)').text(f'The analysis {a.name!r} failed: {st.errors[a.name]}')
+        try: report_paths(st)
+        except Exception as e: st.errors['paths'] = f'{type(e).__name__}: {e}'
+    st.timings['report'] = time.perf_counter() - t0
+    st.report.meta['time'] = ', '.join(f'{k} {v:.0f}s' for k, v in st.timings.items())
+    with atomic_write(st.out/'results.csv', 'w') as f: st.results.to_csv(f, index=False)
+    st.report.answers = st.answers
+    st.report_path = st.report.write()
+    with atomic_write(st.report.folder/'digest.txt', 'w') as f: f.write(digest)
+    if progress: print(f"report: {short_path(st.report_path)}  ({', '.join(f'{k} {v:.1f}s' for k, v in st.timings.items())})")
+    return st.report_path
+
+def report_paths(st:Study):
+    "The strength paths: accuracy against robustness and against relevance mass, one line per regularizer family."
+    res = st.ok_results
+    if 'family' not in res or not (res.groupby('family').value.nunique() > 1).any(): return
+    rep = st.report.section('Strength paths', 'Each line is one regularizer at increasing strength (labelled); points are means over seeds '
+                            f'with {st.level:.0%} t-intervals in both directions; the star is the baseline. A regularizer that buys robustness '
+                            'or attention to the object with accuracy moves up and to the left.')
+    adv = next((a for a in st.analyses if a.name == 'adversarial'), None)
+    pairs = []
+    if adv is not None and adv.main_metric in res: pairs.append((adv.main_metric, 'accuracy under PGD'))
+    if 'gradcam_relevance_mass' in res: pairs.append(('gradcam_relevance_mass', 'Grad-CAM relevance mass'))
+    if not pairs: return
+    fig, axs = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.4), squeeze=False)
+    for ax, (y, yl) in zip(axs[0], pairs): plot_paths(res, 'test_acc', y, 'test accuracy', yl, st.baseline, ax=ax)
+    fig.tight_layout()
+    rep.figure(fig, 'paths', 'strength paths: test accuracy against robustness (left) and against Grad-CAM relevance mass (right)')
+    fams = res[res.family.isin([f for f, g in res.groupby('family') if g.value.nunique() > 1])]
+    cols = [c for c in ['test_acc', *(y for y, _ in pairs)] if c in res]
+    rep.table(mean_std(fams.assign(strength=fams.value.map(lambda v: f'{v:g}')), ['family', 'strength'], cols), 'per strength: mean ± std over seeds')
+
+
+# %% ../nbs/11_study.ipynb #772d7afd
+def lesson_study(progress:bool=True) -> Study:
+    "The default study, trained once per machine under `regx_home()/study` and shared by the lessons (a small fresh one in quick mode)."
+    out = Path(tempfile.mkdtemp(prefix='regx-study-')) if quick() else regx_home('study')
+    return run_study(out, progress=progress)
 
 # %% ../nbs/11_study.ipynb #6913e2f3
 def regx_study(argv:list|None=None):
-    "Command line: train the grid and write the study's report (resumable)."
-    p = argparse.ArgumentParser(prog='regx-study', description='Train models x regularizers x seeds and write an HTML report of what each regularizer changed.')
+    "Command line: train the grid, measure each run once, and write the study's report (resumable)."
+    p = argparse.ArgumentParser(prog='regx-study', description='Train models x regularizers x seeds to convergence, measure what each '
+                                'regularizer changed, and write an HTML report with intervals over seeds.')
     p.add_argument('--out', default='study', help='folder for runs/, results.csv and report/ (default: study)')
-    p.add_argument('--data', default='fashion_scenes')
-    p.add_argument('--models', nargs='+', default=['simple_cnn'])
-    p.add_argument('--regs', nargs='+', default=list(DEFAULT_REGS), help='e.g. none l2 l2:lam=1e-3 dropout:p=0.2+l2')
-    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1])
-    p.add_argument('--epochs', type=int, default=None, help='default 3 (1 with REGX_QUICK=1)')
-    p.add_argument('--n-train', type=int, default=None)
-    p.add_argument('--lr', type=float, default=3e-3)
-    p.add_argument('--bs', type=int, default=64)
+    p.add_argument('--preset', choices=list(PRESETS), help='a whole study: default, full or reg-explain (other options override it)')
+    p.add_argument('--data')
+    p.add_argument('--models', nargs='+')
+    p.add_argument('--regs', nargs='+', help='e.g. none l2:lam=1e-4,1e-3,1e-2 jacobian dropout:p=0.2+l2 (commas after a key: a strength path)')
+    p.add_argument('--seeds', nargs='+', type=int, help='default 0 1 2')
+    p.add_argument('--epochs', type=int, help='the most epochs a run trains (default 30; 2 with REGX_QUICK=1)')
+    p.add_argument('--patience', type=int, help='stop after so many epochs without a better valid loss (default 3)')
+    p.add_argument('--n-train', type=int)
+    p.add_argument('--lr', type=float)
+    p.add_argument('--bs', type=int)
     p.add_argument('--data-kw', nargs='*', help='dataset options key=value, e.g. image_size=64')
-    p.add_argument('--analyses', nargs='+', default=['all'], help=f"default all: {' '.join(ANALYSES.names)}")
+    p.add_argument('--shortcut', type=float, help="the shortcut scenes' marker agreement (default 0.9)")
+    p.add_argument('--no-shortcut', action='store_true', help='skip the shortcut test')
+    p.add_argument('--analyses', nargs='+', help=f"default all: {' '.join(ANALYSES.names)}")
     p.add_argument('--executor', default='local', choices=['local', 'slurm'])
     p.add_argument('--cluster', default=None)
     p.add_argument('--slurm', nargs='*', help='submitit/SLURM parameters key=value')
+    p.add_argument('--on-busy', default='wait', choices=['wait', 'skip'], help='runs that another process trains: wait for them or skip them')
     a = p.parse_args(argv)
     try:
-        st = run_study(data=a.data, models=a.models, regs=a.regs, seeds=a.seeds, epochs=a.epochs, out=a.out,
-                       analyses='all' if a.analyses == ['all'] else a.analyses, n_train=a.n_train,
-                       data_kw=_kv(a.data_kw) or None, lr=a.lr, bs=a.bs, executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm))
+        st = run_study(a.out, preset=a.preset, data=a.data, models=a.models, regs=a.regs, seeds=a.seeds, epochs=a.epochs, patience=a.patience,
+                       n_train=a.n_train, lr=a.lr, bs=a.bs, data_kw=_kv(a.data_kw) or None, shortcut=a.shortcut, no_shortcut=a.no_shortcut,
+                       analyses=a.analyses, executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm), on_busy=a.on_busy)
     except RegxError as e:
         print(f'regx-study: error: {e}', file=sys.stderr); sys.exit(2)
-    print(f'report: {st.report_path}')
-    print(f"results: {st.out/'results.csv'}")
-    bad = [r.name for r in st.runs if r.status != 'ok']
+    print(f"results: {short_path(st.out/'results.csv')}")
+    bad = [r.name for r in st.runs + st.shortcut_runs if r.status != 'ok']
     if bad: print(f"runs that did not finish: {', '.join(bad)}", file=sys.stderr)
     if st.errors: print(f"analyses that failed: {', '.join(st.errors)}", file=sys.stderr)
     sys.exit(1 if bad or st.errors else 0)

@@ -30,10 +30,10 @@ from fastprogress.fastprogress import progress_bar
 from fastai.torch_core import rank_distrib, num_distrib
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'SPEC_DEFAULTS', 'EpochLog', 'StopOnNonFinite', 'make_learner', 'normalize_spec', 'run_id',
-           'CorruptRunError', 'sha256_file', 'Run', 'job_alive', 'rng_states', 'set_rng_states', 'RunSaver',
-           'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs', 'load_results', 'load_history', 'summarize',
-           'plot_curves', 'plot_results', 'regx_train']
+__all__ = ['IGNORE_INDEX', 'SPEC_DEFAULTS', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'make_learner',
+           'normalize_spec', 'run_id', 'CorruptRunError', 'sha256_file', 'Run', 'job_alive', 'rng_states',
+           'set_rng_states', 'RunSaver', 'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs', 'load_results',
+           'load_history', 'summarize', 'plot_curves', 'plot_results', 'regx_train']
 
 # %% ../nbs/04_training.ipynb #b154f8fc
 IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not scored
@@ -67,6 +67,40 @@ class EpochLog(Callback):
             if ph == 'train': row['penalty'] = float(a['pen']) / max(a['items'], 1)
         row['time'] = time.perf_counter() - self.t0
         self.rows.append(row); self.logged = True
+
+class UntilPlateau(Callback):
+    "Stop once the valid loss has not improved for `patience` epochs, and end with the weights of the best epoch."
+    order = 65  # after EpochLog (60) logs the epoch, before RunSaver (70) checkpoints this state
+    def __init__(self, patience:int=3, # epochs without a new best valid loss before stopping
+                 min_delta:float=0., # an improvement smaller than this does not count
+                ):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.best_epoch, self.wait, self.best_state, self.stop = math.inf, -1, 0, None, False
+    def before_train(self):  # (not before_epoch: `validate` sends that event too)
+        self.fitting = True
+        if self.stop: raise CancelFitException  # (also when a run that had already stopped is resumed)
+    def after_epoch(self):
+        log = self.learn.epoch_log
+        if not log.logged: return
+        v = log.rows[-1]['valid_loss']
+        if v < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = v, len(log.rows) - 1, 0
+            self.best_state = {k: t.detach().clone() for k, t in unwrap(self.learn.model).state_dict().items()}
+        else: self.wait += 1
+        self.stop = self.wait >= self.patience
+    def after_fit(self):
+        if getattr(self, 'fitting', False) and self.best_state is not None: unwrap(self.learn.model).load_state_dict(self.best_state)
+        self.fitting = False
+    def checkpoint_state(self): return dict(best=self.best, best_epoch=self.best_epoch, wait=self.wait, best_state=self.best_state, stop=self.stop)
+    def restore_state(self, st): self.best, self.best_epoch, self.wait, self.best_state, self.stop = (st[k] for k in ('best', 'best_epoch', 'wait', 'best_state', 'stop'))
+
+def convergence(history:pd.DataFrame, # a run's per-epoch table
+                patience:int=3, # the criterion: so many epochs without a better valid loss
+               ) -> dict:
+    "The best epoch (lowest valid loss) and whether the run converged: its valid loss did not improve over its last `patience` epochs."
+    if not len(history) or 'valid_loss' not in history: return dict(best_epoch=None, converged=False)
+    best = int(np.argmin(history['valid_loss'].to_numpy()))
+    return dict(best_epoch=best, converged=bool(len(history) - 1 - best >= patience))
 
 class StopOnNonFinite(Callback):
     "Stop with a `TrainingDiverged` error naming the regularizers and the step when the loss becomes NaN or infinite."
@@ -118,7 +152,7 @@ def make_learner(data='fashion_mnist_sample', # a dataset name or fastai DataLoa
 
 # %% ../nbs/04_training.ipynb #44f7e6ed
 SPEC_DEFAULTS = dict(data='fashion_mnist_sample', model='simple_cnn', reg='none', seed=0, epochs=5, lr=3e-3, bs=64,
-                     n_train=None, opt='adam', schedule='one_cycle', data_kw={}, model_kw={})
+                     n_train=None, opt='adam', schedule='one_cycle', data_kw={}, model_kw={}, patience=None)
 
 def normalize_spec(spec:dict|None=None, **kw) -> dict:
     "A complete spec: defaults filled in, regularizers as a list of dicts with all their parameters."
@@ -128,6 +162,8 @@ def normalize_spec(spec:dict|None=None, **kw) -> dict:
     s['reg'] = [r.spec() for r in as_regularizers(s['reg'])]
     if not isinstance(s['epochs'], int) or s['epochs'] < 1: raise RegxError(f"epochs must be a positive int, got {s['epochs']!r}")
     if s['schedule'] not in ('one_cycle', 'constant'): raise RegxError(f"schedule must be 'one_cycle' or 'constant', got {s['schedule']!r}")
+    if s['patience'] is not None and (not isinstance(s['patience'], int) or isinstance(s['patience'], bool) or s['patience'] < 1):
+        raise RegxError(f"patience must be None (train all `epochs`) or a positive int (stop after that many epochs without a better valid loss), got {s['patience']!r}")
     s.pop('model_config', None)
     return {k: s[k] for k in SPEC_DEFAULTS}
 
@@ -191,8 +227,14 @@ class Run:
         if m['status'] == 'ok' or m.get('weights_sha256'):
             if not (self.path/'model.pth').is_file(): return 'model.pth: missing'
             if not m.get('weights_sha256'): return 'metrics.json: no weights_sha256 to verify model.pth against'
-            if sha256_file(self.path/'model.pth') != m['weights_sha256']:
-                return 'model.pth: its sha256 does not match the one in metrics.json (truncated, damaged or replaced)'
+            st = (self.path/'model.pth').stat()  # a file hashed before and not touched since is not hashed again
+            stamp = dict(mtime_ns=st.st_mtime_ns, size=st.st_size, sha256=m['weights_sha256'])
+            try: seen = load_json(self.path/'.verified') == stamp
+            except (OSError, ValueError): seen = False
+            if not seen:
+                if sha256_file(self.path/'model.pth') != m['weights_sha256']:
+                    return 'model.pth: its sha256 does not match the one in metrics.json (truncated, damaged or replaced)'
+                with contextlib.suppress(OSError): save_json(stamp, self.path/'.verified')
         if (self.path/'history.csv').is_file():
             try: pd.read_csv(self.path/'history.csv')
             except Exception as e: return f"history.csv: unreadable ({type(e).__name__})"
@@ -424,7 +466,7 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
     t0 = time.perf_counter()
     learn = make_learner(spec['data'], spec['model'], spec['reg'], lr=spec['lr'], bs=spec['bs'], seed=spec['seed'],
                          opt=spec['opt'], n_train=spec['n_train'], data_kw=spec['data_kw'], model_kw=spec['model_kw'],
-                         device=device, cbs=[RunSaver(run, lock), *(cbs or [])])
+                         device=device, cbs=[RunSaver(run, lock), *([UntilPlateau(spec['patience'])] if spec['patience'] else []), *(cbs or [])])
     rank, world = rank_distrib(), num_distrib()
     if rank == 0: save_json(learn.model.config, run.path/'model_config.json')
     ck = _load_checkpoint(run, learn.dls.device)
@@ -455,10 +497,12 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
     te_loss, te_acc = _evaluate(learn, dls.test)
     if rank != 0: return run
     hist = pd.DataFrame(learn.epoch_log.rows)
+    with atomic_write(run.path/'history.csv', 'w') as f: hist.to_csv(f, index=False)  # (a run stopped at its plateau skips the last save)
+    conv = convergence(hist, spec['patience'] or 3)
     save_torch(unwrap(learn.model).state_dict(), run.path/'model.pth')
     save_json(dict(status='ok', train_loss=tr_loss, train_acc=tr_acc, valid_loss=va_loss, valid_acc=va_acc,
                    test_loss=te_loss, test_acc=te_acc, gap=tr_acc - va_acc, wall_time=float(hist['time'].sum()),
-                   time_per_epoch=float(hist['time'].mean()), epochs=spec['epochs'], epochs_trained=len(hist),
+                   time_per_epoch=float(hist['time'].mean()), epochs=spec['epochs'], epochs_trained=len(hist), **conv,
                    resumed_from=start, n_params=n_params(learn.model), device=str(dls.device), processes=max(1, world),
                    weights_sha256=sha256_file(run.path/'model.pth'), finished=time.strftime('%Y-%m-%d %H:%M:%S')), run.path/'metrics.json')
     for f in ('checkpoint.pth', 'job.json'): (run.path/f).unlink(missing_ok=True)  # the final weights are in model.pth
@@ -469,12 +513,16 @@ def grid(models=('simple_cnn',), regs=('none',), seeds=(0,), **common) -> list[d
     "Specs for every combination of models × regularizers × seeds, sharing `common` settings."
     return [normalize_spec(dict(model=m, reg=r, seed=s, **common)) for m in models for r in regs for s in seeds]
 
-def _grid_job(spec:dict, root:str, cbs:list|None=None, on_busy:str='skip') -> dict:
-    "One grid cell as a job (what submitit pickles): train, and report instead of raising on divergence."
-    try: r = train_run(spec, root, cbs=[f() for f in (cbs or [])], on_busy=on_busy); return dict(run=r.name, status=r.status)
+def _grid_job(spec:dict, root:str, cbs:list|None=None, on_busy:str='skip', analyses:list|None=None) -> dict:
+    "One grid cell as a job (what submitit pickles): train, measure the analyses right there, and report instead of raising on divergence."
+    try: r = train_run(spec, root, cbs=[f() for f in (cbs or [])], on_busy=on_busy)
     except TrainingDiverged as e: return dict(run=run_id(spec), status='diverged', error=str(e))
+    if analyses and r.status == 'ok' and not rank_distrib():
+        from regx_nb.study import analyse_run  # (the study module builds on this one)
+        analyse_run(r, analyses)
+    return dict(run=r.name, status=r.status)
 
-def _submit(todo, root, cluster, slurm, cbs, progress):
+def _submit(todo, root, cluster, slurm, cbs, progress, analyses=None):
     "Submit the runs of `todo` as a submitit job array; each run folder records its job id (`job.json`)."
     import submitit
     from regx_nb.training import _grid_job as job  # the installed function, so that jobs unpickle it by reference
@@ -483,19 +531,19 @@ def _submit(todo, root, cluster, slurm, cbs, progress):
     params.update(slurm or {})
     ex.update_parameters(**{(k if k in ('timeout_min', 'name', 'gpus_per_node', 'cpus_per_task', 'mem_gb', 'nodes', 'tasks_per_node')
                              or k.startswith('slurm_') else f'slurm_{k}'): v for k, v in params.items()})
-    jobs = ex.map_array(job, todo, [str(root)] * len(todo), [cbs] * len(todo), ['skip'] * len(todo))
+    jobs = ex.map_array(job, todo, [str(root)] * len(todo), [cbs] * len(todo), ['skip'] * len(todo), [analyses] * len(todo))
     for s, j in zip(todo, jobs):  # at once, so that a rerun during queued jobs waits for them instead of submitting again
         save_json(dict(job_id=str(j.job_id), cluster=ex.cluster, host=_host(), submitted=time.time()), root/run_id(s)/'job.json')
     for j in (progress_bar(jobs) if progress and jobs else jobs):
         try: j.result()
         except Exception as e: print(f"job {j.job_id} failed: {e}", file=sys.stderr)
 
-def _train_all(todo, root, executor, cluster, slurm, cbs, progress):
+def _train_all(todo, root, executor, cluster, slurm, cbs, progress, analyses=None):
     if not todo: return
     for s in todo: (root/run_id(s)).mkdir(exist_ok=True)
-    if executor == 'slurm': return _submit(todo, root, cluster, slurm, cbs, progress)
-    for s in (progress_bar(todo) if progress else todo):
-        res = _grid_job(s, str(root), cbs, on_busy='wait')
+    if executor == 'slurm': return _submit(todo, root, cluster, slurm, cbs, progress, analyses)
+    for s in (pbar(todo, 'training') if progress else todo):
+        res = _grid_job(s, str(root), cbs, on_busy='wait', analyses=analyses)
         if res['status'] == 'diverged' and progress: print(f"  {res['run']}: diverged")
 
 def _wait_for(runs:list, poll:float, progress:bool) -> list:
@@ -522,6 +570,7 @@ def run_grid(specs:list[dict], # from `grid` or written by hand
              cbs:list|None=None, # callback *factories* (e.g. the class `RWC`): each run gets fresh callbacks
              on_busy:str='wait', # runs that another live process trains (or a queued job): 'wait' for them, or 'skip' them
              poll:float=2., # seconds between checks while waiting
+             analyses:list|None=None, # `Analysis` objects (11_study) to measure on each run right after it trains, in its job
             ) -> list[Run]:
     "Train every spec whose run is not finished yet (corrupt runs are moved aside and retrained); return the runs of all specs, in order."
     if executor not in ('local', 'slurm'): raise RegxError(f"executor must be 'local' or 'slurm', got {executor!r}")
@@ -536,13 +585,13 @@ def run_grid(specs:list[dict], # from `grid` or written by hand
         print(f"{len(specs)} runs in {short_path(root)}: {n['finished']} finished, {n['todo'] + n['corrupt']} to train, "
               f"{n['running']} running elsewhere" + (f" ({n['corrupt']} corrupt: moved aside and trained again)" if n['corrupt'] else ''))
     todo = [s for s, st in zip(specs, states) if st in ('todo', 'corrupt')]
-    _train_all(todo, root, executor, cluster, slurm, cbs, progress)
+    _train_all(todo, root, executor, cluster, slurm, cbs, progress, analyses)
     elsewhere = [r for r, st in zip(runs, states) if st == 'running']
     if elsewhere and on_busy == 'skip':
         print(f"skipped {len(elsewhere)} run(s) that another process trains: {', '.join(r.name for r in elsewhere)}", file=sys.stderr)
     elif elsewhere:
         left = _wait_for(elsewhere, poll, progress)  # their owners died before finishing: train them here
-        _train_all([specs[runs.index(r)] for r in left], root, executor, cluster, slurm, cbs, progress)
+        _train_all([specs[runs.index(r)] for r in left], root, executor, cluster, slurm, cbs, progress, analyses)
     return [Run(r.path) for r in runs]
 
 # %% ../nbs/04_training.ipynb #9da57e8c

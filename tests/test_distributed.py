@@ -56,4 +56,4 @@ def test_two_processes_train_one_run_with_identical_weights_and_one_writer(tmp_p
         assert run.status == 'ok' and run.metrics['processes'] == 2
         assert not any(k.startswith('module.') for k in torch.load(run.path/'model.pth', weights_only=True))
         assert all(torch.equal(v, w0[k]) for k, v in run.model.state_dict().items())  # the unwrapped weights, loaded by Run
-        assert sorted(f.name for f in run.path.iterdir()) == ['history.csv', 'metrics.json', 'model.pth', 'model_config.json', 'spec.json']
+        assert sorted(f.name for f in run.path.iterdir() if not f.name.startswith('.')) == ['history.csv', 'metrics.json', 'model.pth', 'model_config.json', 'spec.json']
