@@ -15,7 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from .core import *
-from .regularizers import REGULARIZERS, Regularizer, reg_tag
+from .regularizers import REGULARIZERS, Regularizer, reg_tag, reg_label
 from .training import Run
 from .attribution import attribute
 
@@ -171,7 +171,7 @@ def _describe(key, obj) -> dict:
     "name, model, reg and seed of a Run (from its spec) or of a plain model (reg = its key)."
     if isinstance(obj, Run):
         s = obj.spec
-        return dict(name=key if key is not None else obj.name, model=s['model'], reg=reg_tag(s['reg']), seed=s['seed'])
+        return dict(name=key if key is not None else obj.name, model=s['model'], reg=reg_label(s['reg']), seed=s['seed'])
     m = get_module(obj)
     return dict(name=key if key is not None else type(m).__name__, model=getattr(m, 'config', {}).get('name', type(m).__name__),
                 reg=key if key is not None else 'model', seed=np.nan)

@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/regularizers.html.md"""
 
 # %% ../nbs/03_regularizers.ipynb #e60191c5
 from __future__ import annotations
-import ast, math, time
+import ast, contextlib, math, time
 import numpy as np
 import torch
 from torch import nn
@@ -79,17 +79,44 @@ def orthogonal_init_(model:nn.Module) -> nn.Module:
     return model
 
 # %% ../nbs/03_regularizers.ipynb #2acf2470
+@contextlib.contextmanager
+def _bn_stats_kept(model):
+    "The penalty's own forward passes must not move the batch-norm running statistics (momentum 0 for their duration)."
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
+    saved = [m.momentum for m in bns]
+    for m in bns: m.momentum = 0.
+    try: yield
+    finally:
+        for m, mo in zip(bns, saved): m.momentum = mo
+
 def jacobian_norm2(model:nn.Module, # a model, Learner or Run
                    x:torch.Tensor, # the input batch; must require grad when `logits` is given
-                   n_proj:int=1, # random projections; -1 for the exact norm (C backward passes)
-                   logits:torch.Tensor|None=None, # the model's output for `x`, to reuse a forward pass
+                   n_proj:int=1, # random projections; -1 for the exact norm (C backward passes, whatever the mode)
+                   logits:torch.Tensor|None=None, # the model's output for `x`, to reuse a forward pass (reverse mode, frac=1)
                    create_graph:bool=True, # keep the graph so the penalty has gradients for the weights
+                   mode:str='reverse', # 'reverse': C·E‖vᵀJ‖², v on the sphere of the C logits; 'forward': E‖J u‖², u ~ N(0, I) over the pixels
+                   frac:float=1., # estimate on a random share of the batch (unbiased for the batch mean; its own forward pass when < 1)
                   ) -> torch.Tensor:
     "Batch mean of an unbiased estimate of ||dz/dx||_F^2, z the logits (Hoffman et al. 2019); exact with `n_proj=-1`."
-    if n_proj != -1 and (not isinstance(n_proj, int) or n_proj < 1): raise RegxError(f"n_proj must be a positive int or -1 (exact), got {n_proj!r}")
+    if n_proj != -1 and (not isinstance(n_proj, int) or isinstance(n_proj, bool) or n_proj < 1): raise RegxError(f"n_proj must be a positive int or -1 (exact), got {n_proj!r}")
+    if mode not in ('reverse', 'forward'): raise RegxError(f"mode must be 'reverse' (vector-Jacobian products) or 'forward' (Jacobian-vector products), got {mode!r}")
+    if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0 < frac <= 1: raise RegxError(f"frac is the share of the batch in (0, 1], got {frac!r}")
+    model = get_module(model)
+    if frac < 1 or (mode == 'forward' and n_proj != -1):  # a forward pass of its own (on a random part of the batch)
+        x = x.detach()
+        if frac < 1: x = x[torch.randperm(len(x), device=x.device)[:max(1, round(frac * len(x)))]]
+        logits = None
+    if mode == 'forward' and n_proj != -1:
+        import torch.autograd.forward_ad as fwAD
+        total = 0.
+        for _ in range(n_proj):
+            with fwAD.dual_level(), _bn_stats_kept(model):  # one dual forward pass gives J u; the backward through it gives the weights' gradient
+                jv = fwAD.unpack_dual(model(fwAD.make_dual(x, torch.randn_like(x)))).tangent
+            total = total + jv.pow(2).sum()
+        return total / n_proj / len(x)
     if logits is None:
         x = x.detach().requires_grad_(True)
-        logits = get_module(model)(x)
+        with _bn_stats_kept(model): logits = model(x)
     elif not x.requires_grad: raise RegxError("x must require grad when logits are given (set x.requires_grad_() before the forward pass)")
     if logits.dim() != 2: raise RegxError(f"logits must be (N, C), got shape {tuple(logits.shape)}")
     B, C = logits.shape
@@ -231,18 +258,25 @@ class HardSVB(Regularizer):
 # %% ../nbs/03_regularizers.ipynb #62e74fb0
 @_register
 class Jacobian(Regularizer):
-    "Jacobian penalty (λ/2)·||dz/dx||_F², estimated with n_proj random projections (Hoffman et al. 2019)."
-    reg_name, defaults = 'jacobian', dict(lam=0.01, n_proj=1)
+    "Jacobian penalty (λ/2)·||dz/dx||_F², estimated with n_proj random projections (Hoffman et al. 2019), in reverse or forward mode, on a share of the batch."
+    reg_name, defaults = 'jacobian', dict(lam=0.01, n_proj=1, mode='forward', frac=0.25)  # the default chosen by measurement (below)
     def __init__(self, **params):
         n = params.get('n_proj', 1)
         if n != -1 and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise RegxError(f"jacobian: n_proj must be a positive int (random projections) or -1 (the exact norm, one backward pass per class), got {n!r}")
+        if params.get('mode', 'forward') not in ('reverse', 'forward'): raise RegxError(f"jacobian: mode must be 'reverse' or 'forward', got {params['mode']!r}")
+        f = params.get('frac', 0.25)
+        if not isinstance(f, (int, float)) or isinstance(f, bool) or not 0 < f <= 1: raise RegxError(f"jacobian: frac is the share of the batch in (0, 1], got {f!r}")
         super().__init__(**{**params, 'n_proj': 1})  # (the base class refuses negative numbers)
-        self.params['n_proj'] = n
+        self.params['n_proj'], self.params['frac'] = n, float(f)
     def weight(self): return self.params['lam'] / 2
-    def before_batch(self):
-        if self.training: self.learn.xb = (self.xb[0].detach().requires_grad_(True), *self.xb[1:])
-    def penalty(self): return jacobian_norm2(self.model, self.xb[0], n_proj=int(self.params['n_proj']), logits=self.pred)
+    @property
+    def _reuse(self): return self.params['frac'] == 1 and (self.params['mode'] == 'reverse' or self.params['n_proj'] == -1)
+    def before_batch(self):  # reuse the loss's forward pass: the input must be part of its graph
+        if self.training and self._reuse: self.learn.xb = (self.xb[0].detach().requires_grad_(True), *self.xb[1:])
+    def penalty(self):
+        p = self.params
+        return jacobian_norm2(self.model, self.xb[0], n_proj=int(p['n_proj']), logits=self.pred if self._reuse else None, mode=p['mode'], frac=p['frac'])
 
 @_register
 class JacobianDet(Regularizer):
@@ -433,35 +467,34 @@ def weight_stats(model:nn.Module, # a model, Learner or Run
 
 # %% ../nbs/03_regularizers.ipynb #c42eb93c
 class StepTimer(Callback):
-    "Wall time of each training step (forward, backward, optimizer step and the callbacks around them)."
+    "Wall time of each training step as a user lives it: from one batch to the next (drawing the batch, forward, penalty, backward, optimizer step, callbacks)."
     order = 100
-    def before_fit(self): self.times, self.t0 = [], None
+    def before_fit(self): self.times = []
+    def before_train(self): self.t0 = None  # (the step that ends an epoch would include validation: not counted)
     def before_batch(self):
-        if self.training: self.t0 = time.perf_counter()
-    def after_batch(self):
-        if self.training and self.t0 is not None:
-            if self.dls.device.type == 'cuda': torch.cuda.synchronize()
-            self.times.append(time.perf_counter() - self.t0)
+        if not self.training: return
+        if self.dls.device.type == 'cuda': torch.cuda.synchronize()
+        t = time.perf_counter()
+        if self.t0 is not None: self.times.append(t - self.t0)
+        self.t0 = t
 
-def step_cost(regs:list, # regularizer specs, e.g. ['none', 'l2', 'jacobian']
+def step_cost(regs:list, # regularizer specs, e.g. ['none', 'l2', 'jacobian', 'jacobian:mode=forward']
               model:str='simple_cnn', bs:int=256, n_steps:int=100, warmup:int=5, repeats:int=1, seed:int=0,
               data:str='fashion_mnist_sample', device=None) -> pd.DataFrame:
-    "Mean time per training step for each regularizer and its ratio to 'none' (amortized over `n_steps`)."
+    "Median time of a whole training step through `make_learner` for each regularizer, and its ratio to 'none' (runs interleaved)."
     from regx_nb.data import get_dls, ImageSet
-    from regx_nb.models import get_model
-    dls = get_dls(data, bs=bs, n_train=bs * (n_steps + warmup), seed=seed, device=device)
+    from regx_nb.training import make_learner
+    dls = get_dls(data, bs=bs, n_train=bs * (n_steps + warmup + 1), seed=seed, device=device)
     v = dls.valid.dataset
     dls.loaders[1] = dls.valid.new(ImageSet(v.x[:2], v.y[:2], v.vocab))  # validation is not timed: keep it tiny
-    epochs = math.ceil((n_steps + warmup) / len(dls.train))
+    epochs = math.ceil((n_steps + warmup + 1) / len(dls.train))
     specs = ['none'] + [r for r in regs if r != 'none']
-    times = {reg_tag(r) if not isinstance(r, str) else r: [] for r in specs}
+    times = {reg_label(r): [] for r in specs}
     for _ in range(repeats):
         for r in specs:  # interleaved, so that drifts of the machine hit every regularizer alike
-            rs = as_regularizers(r); torch.manual_seed(seed)
-            m = get_model(model, n_in=dls.n_in, n_out=dls.c, size=dls.size[0], stats=dls.stats, **{k: v for x in rs for k, v in x.model_kwargs.items()})
             timer = StepTimer()
-            learn = Learner(dls, m.to(dls.device), loss_func=CrossEntropyLossFlat(), wd=0., cbs=[*rs, timer])
+            learn = make_learner(dls, model, reg=r, lr=1e-3, seed=seed, cbs=[timer])
             with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3)
-            times[r if isinstance(r, str) else reg_tag(r)].append(float(np.mean(timer.times[warmup:warmup + n_steps])))
+            times[reg_label(r)].append(float(np.median(timer.times[warmup:warmup + n_steps])))
     base = np.median(times['none'])
     return pd.DataFrame([dict(reg=k, ms_per_step=1e3 * np.median(v), ratio=np.median(v) / base) for k, v in times.items()]).set_index('reg')

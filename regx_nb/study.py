@@ -16,7 +16,7 @@ from fastprogress.fastprogress import progress_bar
 from .core import *
 from .core import _host
 from .data import get_dls
-from .regularizers import as_regularizers, reg_tag, reg_label, expand_regs, weight_layers
+from .regularizers import as_regularizers, reg_tag, reg_label, expand_regs, parse_reg, weight_layers, jacobian_norm2
 from .training import (grid, normalize_spec, run_grid, load_history, plot_curves, Run, CorruptRunError, _kv)
 from .features import sparsity_table
 from .attribution import attribute, pointing_game, relevance_mass, deletion_auc, gini
@@ -25,9 +25,9 @@ from .attribution import attribute, pointing_game, relevance_mass, deletion_auc,
 __all__ = ['ANALYSES', 'DEFAULT_REGS', 'STUDY_DEFAULTS', 'PRESETS', 'holm', 'compare_to_baseline', 'describe', 'Report',
            'Analysis', 'register_analysis', 'get_analyses', 'run_data', 'measure_run', 'kept_arrays', 'analyse_run',
            'AccuracyAnalysis', 'WeightsAnalysis', 'plot_weight_counts', 'AttributionAnalysis', 'plot_map_grid',
-           'AdversarialAnalysis', 'BoundaryAnalysis', 'plot_class_maps', 'RWCAnalysis', 'ShortcutAnalysis', 'mean_std',
-           'load_history_of', 'plot_forest', 'plot_paths', 'Study', 'study_config', 'study_specs', 'run_study',
-           'write_report', 'report_paths', 'lesson_study', 'regx_study']
+           'AdversarialAnalysis', 'BoundaryAnalysis', 'plot_class_maps', 'RWCAnalysis', 'JacobianNormAnalysis',
+           'ShortcutAnalysis', 'mean_std', 'load_history_of', 'plot_forest', 'plot_paths', 'Study', 'study_config',
+           'study_specs', 'run_study', 'write_report', 'report_paths', 'lesson_study', 'regx_study']
 
 # %% ../nbs/11_study.ipynb #4ea1fcd0
 def _t_interval(d:np.ndarray, level:float):
@@ -522,6 +522,20 @@ class RWCAnalysis(Analysis):
             if rows: rep.table(pd.DataFrame(rows).set_index('model'), f'{m}: layers clustered by their RWC curves (K-Means++, K chosen by silhouette), first seed')
 
 
+# %% ../nbs/11_study.ipynb #b7f9377c
+@register_analysis
+class JacobianNormAnalysis(Analysis):
+    "The exact squared Frobenius norm of the input-output Jacobian, averaged over test images: how fast the logits can change around them."
+    name, defaults = 'jacobian_norm', dict(n_images=lambda: sized(100, quick=8))
+    def measure(self, run, data):
+        x = data.test.dataset.images(slice(0, self.params['n_images'])).to(module_device(run.model))
+        return dict(jacobian_norm2=jacobian_norm2(run.model, x, n_proj=-1, create_graph=False).item())
+    def report(self, st):
+        rep = st.report.section('Flatness around the inputs', f"‖∂z/∂x‖²_F of the logits z, exact, averaged over {self.params['n_images']} test images "
+                                '(lower = a flatter function, smaller changes of the prediction for small changes of the image).')
+        rep.table(mean_std(st.ok_results, ['model', 'reg'], ['jacobian_norm2'], '{:.4g}'))
+        st.compare({'jacobian_norm2': 'squared norm of the input Jacobian'}, 'flatness')
+
 # %% ../nbs/11_study.ipynb #971d8724
 @register_analysis
 class ShortcutAnalysis(Analysis):
@@ -718,11 +732,11 @@ class Study:
                            'filled: the Holm-corrected verdict is higher or lower')
         return c
 
-def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.4f' if metric.startswith('rwc') else '.3f'
+def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.4f' if metric.startswith('rwc') or metric == 'jacobian_norm2' else '.3f'
 
 
 # %% ../nbs/11_study.ipynb #1bf51181
-DEFAULT_REGS = ('none', 'l2:lam=1e-4,1e-3,1e-2', 'jacobian', 'label_smoothing', 'dropout', 'batchnorm')
+DEFAULT_REGS = ('none', 'l1:lam=1e-4', 'l2:lam=1e-4,1e-3,1e-2', 'jacobian', 'confidence_penalty', 'label_smoothing', 'dropout', 'batchnorm')
 
 STUDY_DEFAULTS = dict(data='fashion_scenes', models=('simple_cnn',), regs=DEFAULT_REGS, seeds=(0, 1, 2), epochs=30, patience=3,
                       lr=1e-3, bs=64, schedule='constant', n_train=None, data_kw=None, shortcut=0.9, analyses='all', analysis_params=None)
@@ -742,6 +756,15 @@ def _scenes_kw(data, data_kw):
     if data_kw is not None: return dict(data_kw)
     return dict(image_size=32, n_scenes=sized((1000, 500, 1000), quick=(128, 64, 64))) if data == 'fashion_scenes' else {}
 
+def _path_ends(r):
+    "A regularizer spec whose strength paths keep only their first and last values (quick mode)."
+    if not isinstance(r, str): return r
+    out = []
+    for d in parse_reg(r):
+        kv = [f"{k}={','.join(map(str, [v[0], v[-1]])) if isinstance(v, list) else v}" for k, v in d.items() if k != 'name']
+        out.append(d['name'] + (':' + ','.join(kv) if kv else ''))
+    return '+'.join(out)
+
 def study_config(preset:str|None=None, **given) -> dict:
     "The settings of a study: `STUDY_DEFAULTS`, then the preset's, then what is given (None means 'not given'); quick mode shrinks them."
     if preset is not None and preset not in PRESETS: raise RegxError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
@@ -752,7 +775,7 @@ def study_config(preset:str|None=None, **given) -> dict:
     if quick():  # a smoke run: two seeds, paths of two values, two epochs, small data
         c['epochs'] = min(c['epochs'], 2); c['n_train'] = c['n_train'] or (None if c['data'] == 'fashion_scenes' else 128)
         c['seeds'] = tuple(c['seeds'])[:2] if 'seeds' not in given or given['seeds'] is None else c['seeds']
-        if given.get('regs') is None: c['regs'] = tuple(re.sub(r'(=[^,=+]+,[^,=+]+)(,[^,=+]+)+', r'\1', r) for r in c['regs'])
+        if given.get('regs') is None: c['regs'] = tuple(_path_ends(r) for r in c['regs'])
     if not c['seeds']: raise RegxError("seeds must name at least one seed, e.g. (0, 1, 2)")
     if c['shortcut'] is not None and not (0 < c['shortcut'] <= 1): raise RegxError(f"shortcut is the marker's agreement probability in (0, 1], or None; got {c['shortcut']}")
     if c['shortcut'] is not None and c['data'] != 'fashion_scenes': c['shortcut'] = None  # the shortcut test needs the scenes' markers
