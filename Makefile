@@ -12,7 +12,7 @@ NB_WORKERS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STUDY_OUT ?= study
 
-.PHONY: setup test sync test-nbs test-py study readme run-nbs html clean
+.PHONY: setup test sync docs-check test-nbs test-py study readme run-nbs html gpu-check clean
 
 setup: $(STAMP)
 
@@ -36,7 +36,11 @@ test-nbs: setup
 test-py: setup
 	$(BIN)/python -m pytest tests
 
-test: sync test-nbs test-py
+# every notebook processed as the docs site shows it (nbdev-proc-nbs, the first step of nbdev-docs, without Quarto)
+docs-check: setup
+	$(BIN)/python tools/proc_nbs.py
+
+test: sync docs-check test-nbs test-py
 
 # the kit's main job: train the default grid on the shipped data and write $(STUDY_OUT)/report/index.html (resumable)
 study: setup

@@ -302,6 +302,7 @@ class Boundary:
     def span(self) -> float: return float(self.coords[-1])
     def __repr__(self): return f"Boundary({self.plane}, {self.resolution}x{self.resolution}, span {self.span:g}, class at x: {self.label}, {len(self.classes.unique())} classes on the plane)"
 
+# %% ../nbs/09_adversarial.ipynb #75b7cdbc
 def _unit(t): return t / t.norm().clamp_min(1e-12)
 
 def _plane(m, x, plane, seed, y):
@@ -445,6 +446,7 @@ def map_similarity(a:torch.Tensor, # maps (N, 1, H, W) or (N, H, W)
     with np.errstate(invalid='ignore', divide='ignore'): cos = np.where(na * nb > 0, (a * b).sum(1) / (na * nb), np.nan)
     return pd.DataFrame(dict(spearman=_corr(_rank(a), _rank(b)), pearson=_corr(a, b), cosine=cos))
 
+# %% ../nbs/09_adversarial.ipynb #7c85fa79
 def gradcam_stability(models, # {name: Learner/Run/module}, or a list of Runs
                       x:torch.Tensor, # images (N, C, H, W)
                       eps=0.03, # FGSM budget(s)

@@ -61,6 +61,7 @@ def inspect_forward(model:nn.Module, x:torch.Tensor) -> dict:
         if n > by_modules: functional[k] = n - by_modules
     return dict(calls=calls, shapes=shapes, functional=functional)
 
+# %% ../nbs/06_gradcam.ipynb #a1eeef8b
 _GUIDED = {'guided_backprop', 'guided_gradcam', 'deeplift'}
 
 def check_model(model:nn.Module, x:torch.Tensor, method:str, layer:str|None=None) -> dict:
@@ -89,6 +90,7 @@ def check_model(model:nn.Module, x:torch.Tensor, method:str, layer:str|None=None
                             f"Layers with larger maps: {', '.join(better) or 'none (use a larger input)'}")
     return info
 
+# %% ../nbs/06_gradcam.ipynb #f940a3c6
 _ACTS = tuple(t for ts in _ACT_FUNCS.values() for t in ts)
 
 def default_cam_layer(model:nn.Module, x:torch.Tensor, info:dict|None=None) -> str:
@@ -98,6 +100,7 @@ def default_cam_layer(model:nn.Module, x:torch.Tensor, info:dict|None=None) -> s
     if not ok: raise RegxError("no convolution of this model gives maps larger than 2x2 for these inputs; use a larger input or another method")
     return rectified(model, ok[-1], info)
 
+# %% ../nbs/06_gradcam.ipynb #a4a545b2
 def rectified(model:nn.Module, conv:str, info:dict) -> str:
     "The activation module that takes the output of `conv` (past a batch norm), or `conv` itself if there is none."
     mods, order = dict(model.named_modules()), list(info['calls'])  # modules in the order they ran
@@ -320,6 +323,7 @@ class CamRecorder(Callback):
     def checkpoint_state(self): return dict(maps=torch.stack(self.maps) if self.maps else None)
     def restore_state(self, st): self.maps = list(st['maps']) if st['maps'] is not None else []
 
+# %% ../nbs/06_gradcam.ipynb #9105ab0c
 def plot_cam_epochs(maps:torch.Tensor, # (epochs, N, 1, H, W), e.g. torch.stack(recorder.maps) or torch.load('cams.pt')['maps']
                     images:torch.Tensor, cell:float=1.2) -> plt.Figure:
     "The maps of fixed images over the epochs of a run, on one shared colour scale."
@@ -355,12 +359,14 @@ def pointing_game(attr:torch.Tensor, # maps (N, 1, H, W)
     a = _flat(attr); m = _masks(mask, a)
     return m.flatten(1).gather(1, a.flatten(1).argmax(1, keepdim=True)).flatten()
 
+# %% ../nbs/06_gradcam.ipynb #9182529b
 def relevance_mass(attr:torch.Tensor, mask:torch.Tensor) -> torch.Tensor:
     "Per image: share of the positive attribution inside the mask (0 when a map has no positive part)."
     a = _flat(attr).clamp_min(0); m = _masks(mask, a)
     tot = a.flatten(1).sum(1)
     return torch.where(tot > 0, (a * m).flatten(1).sum(1) / tot.clamp_min(1e-30), torch.zeros_like(tot))
 
+# %% ../nbs/06_gradcam.ipynb #9ec3c5d8
 def gini(attr:torch.Tensor) -> torch.Tensor:
     "Per image: Gini coefficient of |map| (0 for a uniform map, (n-1)/n when one pixel holds everything)."
     v = _flat(attr).abs().flatten(1).sort(1).values
@@ -368,6 +374,7 @@ def gini(attr:torch.Tensor) -> torch.Tensor:
     s = v.sum(1)
     return torch.where(s > 0, ((2 * i - n - 1) * v).sum(1) / (n * s.clamp_min(1e-30)), torch.zeros_like(s))
 
+# %% ../nbs/06_gradcam.ipynb #79ff5451
 def map_tv(attr:torch.Tensor) -> torch.Tensor:
     "Per image: anisotropic total variation of the map divided by its L1 mass (scale-free roughness)."
     a = _flat(attr)
@@ -400,6 +407,7 @@ def deletion_auc(model, x:torch.Tensor, attr:torch.Tensor, target=None, steps:in
     "Per image: area under the target-probability curve as the most attributed pixels are set to `baseline` first (lower is better)."
     return _perturbation_curve(model, x, attr, target, steps, baseline, insert=False)
 
+# %% ../nbs/06_gradcam.ipynb #78feb84d
 def insertion_auc(model, x:torch.Tensor, attr:torch.Tensor, target=None, steps:int=20, baseline=0.) -> torch.Tensor:
     "Per image: area under the target-probability curve as the most attributed pixels are inserted into a `baseline` image first (higher is better)."
     return _perturbation_curve(model, x, attr, target, steps, baseline, insert=True)
@@ -412,6 +420,7 @@ def randomized_copy(model:nn.Module, seed:int=0) -> nn.Module:
         if hasattr(mod, 'reset_parameters') and next(mod.parameters(recurse=False), None) is not None: mod.reset_parameters()
     return m
 
+# %% ../nbs/06_gradcam.ipynb #50373c7c
 def _spearman(a, b):
     ra = a.flatten(1).argsort(1).argsort(1).float(); rb = b.flatten(1).argsort(1).argsort(1).float()
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)

@@ -28,12 +28,15 @@ warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', c
 class RegxError(ValueError):
     "Bad input to the kit: the message says what was wrong and what is accepted."
 
+# %% ../nbs/00_core.ipynb #25369eab
 class UnknownNameError(RegxError):
     "A name that is not in a registry; the message lists the known names."
 
+# %% ../nbs/00_core.ipynb #0e309f71
 class DataUnavailableError(RegxError, FileNotFoundError):
     "A dataset or weight file that is neither shipped, cached nor downloadable; the message says where to put it."
 
+# %% ../nbs/00_core.ipynb #b1278f51
 class TrainingDiverged(RegxError):
     "A loss became NaN or infinite; the run keeps what it had saved before."
 
@@ -71,6 +74,7 @@ def quick() -> bool:
     "True when lessons should run at test size: under `nbdev-test` (`IN_TEST`) or with `REGX_QUICK=1`."
     return _is_quick()
 
+# %% ../nbs/00_core.ipynb #deaa895d
 def sized(full, # the value for a real run
           quick:Any=None, # the value in quick mode
          ):
@@ -85,6 +89,7 @@ def regx_home(*parts:str, # optional sub-folders, created on demand
     p.mkdir(parents=True, exist_ok=True)
     return p
 
+# %% ../nbs/00_core.ipynb #a43c9084
 def short_path(path:str|Path) -> str:
     "A path as a reader should see it: relative under the current folder, `~/...` under the home folder, `<tmp>/...` for temporary files."
     p = Path(path).expanduser().absolute()
@@ -94,6 +99,7 @@ def short_path(path:str|Path) -> str:
         return str(rel) if show is None else f"{show}/{rel}"
     return str(p)
 
+# %% ../nbs/00_core.ipynb #d8439c31
 def pbar(items, comment:str=''):
     "A fastprogress bar over `items`, with a comment shown next to it."
     from fastprogress.fastprogress import progress_bar
@@ -155,15 +161,18 @@ def atomic_write(path:str|Path, # the file to write
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
+# %% ../nbs/00_core.ipynb #0037cfdc
 def save_json(obj:Any, path:str|Path) -> Path:
     "Write `obj` as indented JSON, atomically."
     with atomic_write(path, 'w') as f: json.dump(obj, f, indent=2, default=_json_default)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #20f338f8
 def load_json(path:str|Path) -> Any:
     "Read a JSON file (a truncated or garbled one raises `json.JSONDecodeError`)."
     return json.loads(Path(path).read_text(encoding='utf-8'))
 
+# %% ../nbs/00_core.ipynb #1acf1a30
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
@@ -187,10 +196,12 @@ def pid_alive(pid:int) -> bool:
         with open(f'/proc/{int(pid)}/stat') as f: return f.read().rsplit(')', 1)[-1].split()[0] != 'Z'
     except OSError: return True
 
+# %% ../nbs/00_core.ipynb #72ec89aa
 def lock_stale_after() -> float:
     "Seconds after which a heartbeat is too old to belong to a live owner: `REGX_LOCK_STALE`, default 600."
     return float(os.environ.get('REGX_LOCK_STALE') or 600)
 
+# %% ../nbs/00_core.ipynb #14101607
 _PART = re.compile(r'\.(\d+)@([A-Za-z0-9_]+)\.[^.]+\.part$')
 
 def clean_parts(folder:str|Path, # a folder the kit writes into (not recursive)
@@ -297,12 +308,14 @@ class FolderLock:
         o = self.read()
         return f"FolderLock({self.folder.name}, " + ('free' if o is None else f"{o.get('what')} by pid {o.get('pid')} on {o.get('host')}") + ')'
 
+# %% ../nbs/00_core.ipynb #4281c34a
 def _utc(t:float|None=None) -> str: return datetime.datetime.fromtimestamp(t or time.time(), datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 def current_job_id() -> str|None:
     "The cluster job this process runs in (SLURM, or submitit's local executor), if any."
     return os.environ.get('SLURM_JOB_ID') or os.environ.get('SUBMITIT_LOCAL_JOB_ID') or None
 
+# %% ../nbs/00_core.ipynb #6399b85a
 def describe_owner(info:dict) -> str:
     "An owner as words: 'training by pid 123 on node7 (job 456), alive 12 s ago'."
     job = f" (job {info['job_id']})" if info.get('job_id') else ''
@@ -354,17 +367,20 @@ def get_module(obj:Any, # a `Learner`, a `Run` or an `nn.Module`
     if isinstance(m, nn.Module): return m
     raise RegxError(f"expected a fastai Learner, a regx_nb Run or a torch nn.Module, got {type(obj).__name__}")
 
+# %% ../nbs/00_core.ipynb #cd230cb3
 def unwrap(model:nn.Module) -> nn.Module:
     "The model inside a `DistributedDataParallel` (or any `.module`) wrapper; the model itself otherwise."
     while isinstance(getattr(model, 'module', None), nn.Module): model = model.module
     return model
 
+# %% ../nbs/00_core.ipynb #49cb8c63
 def module_device(model:nn.Module) -> torch.device:
     "The device of a module's first parameter or buffer (the CPU for a module without any)."
     for t in model.parameters(): return t.device
     for t in model.buffers(): return t.device
     return torch.device('cpu')
 
+# %% ../nbs/00_core.ipynb #8c9c480d
 def check_images(x:torch.Tensor, # a batch (N, C, H, W), or one image (C, H, W)
                  n_in:int|None=None, # the channel count the model expects, if known
                  name:str='images', # what to call `x` in error messages

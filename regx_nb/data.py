@@ -46,6 +46,7 @@ class ImageSet:
     def __getitem__(self, i): return self.batch(i)
     def __repr__(self): return f"ImageSet({len(self)} images {tuple(self.x.shape[1:])}, {self.c} classes)"
 
+# %% ../nbs/01_data.ipynb #51bf06ed
 class TensorDL(DataLoader):
     "A fastai `DataLoader` over an `ImageSet` that slices whole batches (no per-item collation)."
     def create_batches(self, samps):
@@ -55,6 +56,7 @@ class TensorDL(DataLoader):
             if self.drop_last and len(b) < self.bs: return
             yield self.dataset.batch(torch.as_tensor(b, dtype=torch.long))
 
+# %% ../nbs/01_data.ipynb #663cebc1
 class RegxDataLoaders(DataLoaders):
     "fastai `DataLoaders` with a third, held-out loader: `dls.test`."
     @property
@@ -77,6 +79,7 @@ def read_idx(path:str|Path, # an IDX file, raw or compressed (.gz, .xz)
         raise RegxError(f"{path} is truncated: the header says {shape} but it holds {len(data) - off} bytes")
     return np.frombuffer(bytearray(data), np.uint8, offset=off).reshape(shape)
 
+# %% ../nbs/01_data.ipynb #e430aa4d
 def _find_file(folder:Path, stem:str) -> Path|None:
     for suf in ('', '.gz', '.xz'):
         if (folder/(stem + suf)).is_file(): return folder/(stem + suf)
@@ -114,6 +117,7 @@ def read_cifar_folder(folder:Path, # `cifar-10-batches-py` or `cifar-100-python`
     meta = load(need[-1])
     return dict(train=xy(names), test=xy([need[-2]]), vocab=list(meta['fine_label_names' if c100 else 'label_names']))
 
+# %% ../nbs/01_data.ipynb #5ff0f966
 def read_svhn_folder(folder:Path) -> dict|None:
     "SVHN's `train_32x32.mat` and `test_32x32.mat` as {'train': (x, y), 'test': (x, y)} (label 10 means digit 0)."
     from scipy.io import loadmat
@@ -167,6 +171,7 @@ def data_roots() -> list[Path]:
     env = [Path(p).expanduser() for p in os.environ.get('REGX_DATA', '').split(os.pathsep) if p]
     return env + [regx_home('data')]
 
+# %% ../nbs/01_data.ipynb #f1e982b5
 def _md5(path:Path) -> str:
     h = hashlib.md5()
     with open(path, 'rb') as f:
@@ -559,6 +564,7 @@ def show_images(x:torch.Tensor, # images (N, C, H, W) in [0, 1]
     fig.tight_layout()
     return fig
 
+# %% ../nbs/01_data.ipynb #6fefdebe
 def show_rows(rows:dict, # {row label: images (N, C, H, W) in [0, 1]}
               size:float=0.9, # inches per image
               titles:list|None=None, # column titles
@@ -580,6 +586,7 @@ def show_rows(rows:dict, # {row label: images (N, C, H, W) in [0, 1]}
     fig.tight_layout(pad=0.2)
     return fig
 
+# %% ../nbs/01_data.ipynb #78cd11c4
 def show_classes(dls:DataLoaders, # from `get_dls`
                  n_per_class:int=6, # images of each class
                  split:str='train', # 'train', 'valid' or 'test'
@@ -589,12 +596,14 @@ def show_classes(dls:DataLoaders, # from `get_dls`
     if getattr(dls, 'segmentation', False): raise RegxError("show_classes is for classification data; use show_images with masks")
     return show_rows({v: ds.images(torch.nonzero(ds.y == c).flatten()[:n_per_class]) for c, v in enumerate(ds.vocab)}, label_pad=0.)
 
+# %% ../nbs/01_data.ipynb #8d7859f8
 def seg_cmap(n_classes:int=11):
     "A colormap for segmentation masks: black background (class 0), a distinct colour per class."
     from matplotlib.colors import ListedColormap
     cols = plt.get_cmap('tab10' if n_classes <= 11 else 'tab20').colors
     return ListedColormap([(0, 0, 0)] + [cols[i % len(cols)] for i in range(n_classes - 1)])
 
+# %% ../nbs/01_data.ipynb #822fc39d
 def datasets_table():
     "The registered datasets with a one-line description each, as a pandas DataFrame."
     import pandas as pd

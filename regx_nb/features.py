@@ -30,6 +30,7 @@ def layer_names(model:nn.Module) -> list[str]:
     from regx_nb.models import Normalize
     return [n for n, m in get_module(model).named_modules() if n and not list(m.children()) and not isinstance(m, (*_SKIP, Normalize))]
 
+# %% ../nbs/05_feature_maps.ipynb #00c41056
 def _check_layers(model, layers) -> list[str]:
     mods = dict(model.named_modules())
     layers = [layers] if isinstance(layers, str) else list(layers)
@@ -87,6 +88,7 @@ def plot_feature_maps(model, # a Learner, Run or module
         sf.suptitle(f"{name} ({types[name]}): {tuple(a.shape[1:])} x {acts[name].shape[1]} channels, scale [{lo:.2g}, {hi:.2g}]", fontsize=8)
     return fig
 
+# %% ../nbs/05_feature_maps.ipynb #12bb3f87
 def compare_feature_maps(models:dict, # {label: model/Learner/Run}
                          x:torch.Tensor, # one image
                          layer:str='conv1', n_channels:int=12,
@@ -159,6 +161,7 @@ def plot_weight_hist(models:dict, # {label: model/Learner/Run}
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_feature_maps.ipynb #5e5dd9f8
 def sparsity_table(models:dict, # {label: model/Learner/Run}
                    tol:float=1e-3, # |w| < tol counts as zero
                   ) -> pd.DataFrame:
@@ -186,12 +189,14 @@ class Embedding:
         "Silhouette score of the classes on the features (default) or on the 2-D coordinates."
         return silhouette(self.features if on == 'features' else self.coords, self.labels)
 
+# %% ../nbs/05_feature_maps.ipynb #986ee729
 def silhouette(x:np.ndarray, labels:np.ndarray) -> float:
     "Mean silhouette coefficient (scikit-learn, euclidean) of points `x` grouped by `labels`."
     from sklearn.metrics import silhouette_score
     if len(np.unique(labels)) < 2: raise RegxError("silhouette needs at least two classes")
     return float(silhouette_score(np.asarray(x, dtype=np.float64), labels))
 
+# %% ../nbs/05_feature_maps.ipynb #02f98a1b
 def _penultimate(model) -> str:
     lin = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not lin: raise RegxError("the model has no linear layer; pass layer= explicitly")
@@ -217,6 +222,7 @@ def layer_features(model, dl, layer:str|None=None, n:int|None=None) -> tuple:
     k = n or got
     return torch.cat(feats)[:k].numpy(), torch.cat(ys)[:k].numpy(), torch.cat(xs)[:k], (f'input of {name}' if inp else name)
 
+# %% ../nbs/05_feature_maps.ipynb #a3a601cc
 def embed(model, # a Learner, Run or module
           dl, # a DataLoader (e.g. `dls.valid`)
           layer:str|None=None, # default: the input of the last linear layer (the penultimate representation)
@@ -249,6 +255,7 @@ def plot_embeddings(embs:dict, # {label: Embedding}
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_feature_maps.ipynb #743f339c
 def plot_thumbnails(e:Embedding, # from `embed`
                     n:int=200, zoom:float=0.7, size:float=7., seed:int=0) -> plt.Figure:
     "The embedding with image thumbnails at the positions of `n` points (what the TensorBoard projector shows)."
@@ -268,6 +275,7 @@ def plot_thumbnails(e:Embedding, # from `embed`
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_feature_maps.ipynb #6e2ef753
 def embedding_table(models:dict, dl, layer:str|None=None, method:str='tsne', n:int=1000) -> tuple:
     "Embeddings of several models and a table of silhouette scores (features and 2-D)."
     embs = {k: embed(m, dl, layer, method, n) for k, m in models.items()}
@@ -286,6 +294,7 @@ def predict(model, dl) -> tuple:
     finally: model.train(was)
     return torch.cat(ps), torch.cat(ys)
 
+# %% ../nbs/05_feature_maps.ipynb #fd42087c
 def _check_probs(probs, targets):
     probs, targets = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(targets)
     if probs.dim() != 2 or len(probs) != len(targets): raise RegxError(f"probs must be (N, C) and targets (N,), got {tuple(probs.shape)} and {tuple(targets.shape)}")
@@ -307,6 +316,7 @@ def reliability(probs:torch.Tensor, targets:torch.Tensor, n_bins:int=15) -> pd.D
                          conf=conf[s].mean().item() if s.any() else np.nan, acc=correct[s].mean().item() if s.any() else np.nan))
     return pd.DataFrame(rows)
 
+# %% ../nbs/05_feature_maps.ipynb #b6ba107b
 def ece(probs:torch.Tensor, # (N, C) probabilities
         targets:torch.Tensor, # (N,) class ids
         n_bins:int=15, # equal-width confidence bins
@@ -326,6 +336,7 @@ def calibration_table(models:dict, dl, n_bins:int=15) -> pd.DataFrame:
                        ece=ece(p, t, n_bins), nll=F.nll_loss(p.clamp_min(1e-12).log(), t).item())
     return pd.DataFrame(rows).T
 
+# %% ../nbs/05_feature_maps.ipynb #0ba5a154
 def plot_confidence(models:dict, dl, n_bins:int=15) -> plt.Figure:
     "Per model: a histogram of the max softmax probability and a reliability diagram, on shared axes."
     fig, axs = plt.subplots(2, len(models), figsize=(2.6 * len(models), 5), sharex=True, sharey='row', squeeze=False)

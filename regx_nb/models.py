@@ -97,6 +97,7 @@ def simple_cnn(n_in=1, n_out=10, dropout=0., bn=False, size=28):
     for i, (cin, cout) in enumerate([(n_in, 32), (32, 64), (64, 128)], 1): _conv_block(l, i, cin, cout, 3, 1, bn)
     return KitCNN(_head(l, n_in, size, [256, 128], n_out, dropout, bn), name='simple_cnn', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
+# %% ../nbs/02_models.ipynb #f26fa2a5
 @MODELS.register('lenet')
 def lenet(n_in=1, n_out=10, dropout=0., bn=False, size=28):
     "LeNet-5 (conv 6-16 5x5, tanh, max-pool; linear 120-84-out), as used for MNIST by Hoffman et al. 2019."
@@ -104,6 +105,7 @@ def lenet(n_in=1, n_out=10, dropout=0., bn=False, size=28):
     _conv_block(l, 1, n_in, 6, 5, 2, bn, 'tanh'); _conv_block(l, 2, 6, 16, 5, 0, bn, 'tanh')
     return KitCNN(_head(l, n_in, size, [120, 84], n_out, dropout, bn, 'tanh'), name='lenet', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
+# %% ../nbs/02_models.ipynb #f96304e0
 @MODELS.register('ddnet')
 def ddnet(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     "DDNet (conv 64-64-pool-128-128-pool, linear 256-256-out), the CIFAR-10 network of Hoffman et al. 2019."
@@ -122,6 +124,7 @@ def lab1(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     _conv_block(l, 2, 64, 64, 3, 1, bn, pool=False); l['pool2'] = nn.MaxPool2d(4)
     return KitCNN(_head(l, n_in, size, [], n_out, dropout, bn), name='lab1', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
+# %% ../nbs/02_models.ipynb #c86e44b2
 @MODELS.register('lab2')
 def lab2(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     "Lab CNN 2: conv(64, valid)-pool-dense(100)-dense(out)."
@@ -130,6 +133,7 @@ def lab2(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     if dropout: l['drop0'] = nn.Dropout(dropout)
     return KitCNN(_head(l, n_in, size, [100], n_out, dropout, bn), name='lab2', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
+# %% ../nbs/02_models.ipynb #b5f0687c
 @MODELS.register('lab3')
 def lab3(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     "Lab CNN 3: conv(64, valid)-pool-conv(64, valid)-dense(100)-dense(out)."
@@ -153,6 +157,7 @@ class BasicBlock(nn.Module):
         out = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))
         return self.relu2(out + (x if self.downsample is None else self.downsample(x)))
 
+# %% ../nbs/02_models.ipynb #a3c4f03b
 class Bottleneck(nn.Module):
     "ResNet bottleneck block (stride on the 3x3 conv) with separate, non-inplace ReLU modules."
     expansion = 4
@@ -171,6 +176,7 @@ class Bottleneck(nn.Module):
         out = self.bn3(self.conv3(out))
         return self.relu3(out + (x if self.downsample is None else self.downsample(x)))
 
+# %% ../nbs/02_models.ipynb #4250ae8e
 class ResNet(nn.Module):
     "ResNet for small images: Normalize, a stride-1 stem without max-pool, four stages, global pool, (dropout), fc."
     def __init__(self, block, layers, n_in=3, n_out=10, dropout=0., stem=3, config:dict|None=None):
@@ -192,6 +198,7 @@ class ResNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.dropout(self.flatten(self.avgpool(x))))
 
+# %% ../nbs/02_models.ipynb #4d927632
 _VGG = {16: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512],
         19: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512]}
 
@@ -204,6 +211,7 @@ def vgg_features(depth:int=16, n_in:int=3, bn:bool=False) -> nn.Sequential:
         cin = v
     return nn.Sequential(*layers)
 
+# %% ../nbs/02_models.ipynb #a975df08
 class VGG(nn.Module):
     "VGG for small images: Normalize, `vgg_features`, global average pool and a small classifier."
     def __init__(self, depth=19, n_in=3, n_out=10, dropout=0., bn=False, config:dict|None=None):
@@ -224,6 +232,7 @@ def weight_dirs() -> list[Path]:
     "Folders searched for pretrained weights: `regx_home()/weights`, then torch's hub cache."
     return [regx_home('weights'), Path(torch.hub.get_dir())/'checkpoints']
 
+# %% ../nbs/02_models.ipynb #13336d0a
 def find_weights(arch:str) -> Path:
     "The local file of torchvision's ImageNet weights for `arch`, or a `DataUnavailableError` saying where to put it."
     names = [f'{arch}.pth'] + _WEIGHT_FILES.get(arch, [])
@@ -235,6 +244,7 @@ def find_weights(arch:str) -> Path:
                                f"(where online, `torchvision.models.{arch}(weights='DEFAULT')` downloads them to the hub cache), "
                                f"or use pretrained=False")
 
+# %% ../nbs/02_models.ipynb #2883fa90
 def load_pretrained(model:nn.Module, arch:str, prefix:str='') -> nn.Module:
     "Copy torchvision ImageNet weights for `arch` into `model` where names and shapes fit; adapt the first conv to the channel count."
     sd = torch.load(find_weights(arch), map_location='cpu', weights_only=True)
@@ -267,11 +277,13 @@ def resnet18(n_in=3, n_out=10, dropout=0., bn=True, size=32, pretrained=False, s
     "ResNet-18 for small images (3x3 stride-1 stem, no max-pool; 7x7 stride-1 stem when pretrained)."
     return _resnet('resnet18', BasicBlock, [2, 2, 2, 2], n_in, n_out, dropout, size, pretrained, stem)
 
+# %% ../nbs/02_models.ipynb #d9993d73
 @MODELS.register('resnet50')
 def resnet50(n_in=3, n_out=10, dropout=0., bn=True, size=32, pretrained=False, stem=None):
     "ResNet-50 for small images (bottleneck blocks; same stem as resnet18)."
     return _resnet('resnet50', Bottleneck, [3, 4, 6, 3], n_in, n_out, dropout, size, pretrained, stem)
 
+# %% ../nbs/02_models.ipynb #da5709c3
 def _vgg(depth, n_in, n_out, dropout, bn, size, pretrained):
     m = VGG(depth, n_in, n_out, dropout, bn, config=dict(name=f'vgg{depth}', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size, pretrained=pretrained))
     if pretrained: load_pretrained(m, f'vgg{depth}' + ('_bn' if bn else '')); _pretrained_norm(m, n_in)
@@ -282,6 +294,7 @@ def vgg16(n_in=3, n_out=10, dropout=0., bn=False, size=32, pretrained=False):
     "VGG-16 for small images (no last max-pool, global average pool, 512-512-out classifier); bn=True for VGG-16-BN."
     return _vgg(16, n_in, n_out, dropout, bn, size, pretrained)
 
+# %% ../nbs/02_models.ipynb #2daeaba6
 @MODELS.register('vgg19')
 def vgg19(n_in=3, n_out=10, dropout=0., bn=False, size=32, pretrained=False):
     "VGG-19 for small images (no last max-pool, global average pool, 512-512-out classifier); bn=True for VGG-19-BN."
@@ -316,6 +329,7 @@ def get_model(name:str, # a name from `MODELS` (see `models_table()`)
     if stats is not None and not m.norm.fixed: m.norm.set_stats(*stats)
     return m
 
+# %% ../nbs/02_models.ipynb #12f9c47d
 def models_table():
     "The registered models with a one-line description each."
     return pd.DataFrame([dict(name=k, description=v) for k, v in MODELS.docs().items()]).set_index('name')
@@ -325,6 +339,7 @@ def n_params(model:nn.Module, trainable:bool=True) -> int:
     "Number of (trainable) parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
 
+# %% ../nbs/02_models.ipynb #583140f6
 def model_table(model:nn.Module, # a kit model (or any module)
                 input_shape:tuple|None=None, # (C, H, W); default: from the model's config
                ) -> pd.DataFrame:
@@ -350,6 +365,7 @@ def model_table(model:nn.Module, # a kit model (or any module)
     df.attrs['total_params'] = n_params(model)
     return df
 
+# %% ../nbs/02_models.ipynb #9bf06c26
 def get_layer(model:nn.Module, # a model, Learner or Run
               name:str, # a name from `model.named_modules()`, e.g. 'conv2' or 'layer4.1.conv2'
              ) -> nn.Module:
@@ -359,6 +375,7 @@ def get_layer(model:nn.Module, # a model, Learner or Run
     if name in mods and name != '': return mods[name]
     raise RegxError(f"model has no layer {name!r}; its layers are: {', '.join(n for n in mods if n)}")
 
+# %% ../nbs/02_models.ipynb #1f5fe23d
 def conv_layers(model:nn.Module) -> list[str]:
     "Names of the `nn.Conv2d` layers, in forward order of definition."
     return [n for n, m in get_module(model).named_modules() if isinstance(m, nn.Conv2d)]

@@ -44,6 +44,7 @@ def l1_penalty(model:nn.Module) -> torch.Tensor:
     "Sum of the absolute values of all conv and linear weights."
     return sum(w.abs().sum() for w in _weights(model))
 
+# %% ../nbs/03_regularizers.ipynb #77d7b997
 def l2_penalty(model:nn.Module) -> torch.Tensor:
     "Sum of the squares of all conv and linear weights."
     return sum(w.pow(2).sum() for w in _weights(model))
@@ -58,6 +59,7 @@ def soft_svb_penalty(model:nn.Module) -> torch.Tensor:
         total = total + (G - torch.eye(G.shape[0], device=G.device, dtype=G.dtype)).pow(2).sum()
     return total
 
+# %% ../nbs/03_regularizers.ipynb #a2583d5a
 @torch.no_grad()
 def hard_svb_(model:nn.Module, # changed in place
               eps:float=0.05, # singular values are clamped into [1/(1+eps), 1+eps]
@@ -72,6 +74,7 @@ def hard_svb_(model:nn.Module, # changed in place
         w.copy_((U @ torch.diag(S.clamp(1 / (1 + eps), 1 + eps)) @ Vh).reshape(w.shape).to(w.dtype))
     return model
 
+# %% ../nbs/03_regularizers.ipynb #5e6ea81f
 @torch.no_grad()
 def orthogonal_init_(model:nn.Module) -> nn.Module:
     "Re-initialize every conv/linear weight as a (semi-)orthogonal matrix, in place."
@@ -152,6 +155,7 @@ def confidence_penalty(logits:torch.Tensor, # (N, C) logits
     logp = F.log_softmax(logits.float(), dim=-1)
     return (logp.exp() * logp).sum(-1).mean()
 
+# %% ../nbs/03_regularizers.ipynb #3814db64
 def smooth_targets(y:torch.Tensor, # class ids (N,)
                    n_classes:int, # number of classes, from the data
                    eps:float=0.1, # mass spread uniformly over all classes
@@ -160,6 +164,7 @@ def smooth_targets(y:torch.Tensor, # class ids (N,)
     if not 0 <= eps < 1: raise RegxError(f"eps must be in [0, 1), got {eps}")
     return F.one_hot(y, n_classes).float() * (1 - eps) + eps / n_classes
 
+# %% ../nbs/03_regularizers.ipynb #46cf54f3
 def label_smoothing_loss(logits:torch.Tensor, y:torch.Tensor, n_classes:int, eps:float=0.1) -> torch.Tensor:
     "Cross-entropy against `smooth_targets`; `n_classes` must match the logits."
     if logits.shape[-1] != n_classes:
@@ -206,24 +211,28 @@ class NoReg(Regularizer):
     "No regularization: the baseline (the kit also turns off fastai's default weight decay)."
     reg_name = 'none'
 
+# %% ../nbs/03_regularizers.ipynb #eefe649a
 @_register
 class L1(Regularizer):
     "L1 penalty λ Σ|w| on conv/linear weights: drives weights to exactly zero (sparsity)."
     reg_name, defaults = 'l1', dict(lam=1e-5)
     def penalty(self): return l1_penalty(self.model)
 
+# %% ../nbs/03_regularizers.ipynb #6fb70d26
 @_register
 class L2(Regularizer):
     "L2 penalty λ Σw² on conv/linear weights, added to the loss (coupled with Adam's scaling)."
     reg_name, defaults = 'l2', dict(lam=1e-4)
     def penalty(self): return l2_penalty(self.model)
 
+# %% ../nbs/03_regularizers.ipynb #622ff963
 @_register
 class WeightDecay(Regularizer):
     "Decoupled weight decay (AdamW): w ← w − lr·wd·w after each step, the variant of L2 that Adam does not rescale."
     reg_name, defaults = 'weight_decay', dict(wd=1e-2)
     def before_fit(self): self.learn.opt.set_hyper('wd', self.params['wd'])
 
+# %% ../nbs/03_regularizers.ipynb #16741da1
 @_register
 class ElasticNet(Regularizer):
     "Elastic net: λ1 Σ|w| + λ2 Σw² on conv/linear weights."
@@ -231,12 +240,14 @@ class ElasticNet(Regularizer):
     def weight(self): return 1.
     def penalty(self): return self.params['l1'] * l1_penalty(self.model) + self.params['l2'] * l2_penalty(self.model)
 
+# %% ../nbs/03_regularizers.ipynb #08537788
 @_register
 class SoftSVB(Regularizer):
     "Soft SVB: λ Σ ||G − I||_F² over conv/linear weights (Jia et al. 2019)."
     reg_name, defaults = 'soft_svb', dict(lam=1e-3)
     def penalty(self): return soft_svb_penalty(self.model)
 
+# %% ../nbs/03_regularizers.ipynb #d761a8e1
 @_register
 class HardSVB(Regularizer):
     "Hard SVB: every N steps clamp all singular values into [1/(1+ε), 1+ε]; orthogonal start (Jia et al. 2019)."
@@ -278,12 +289,14 @@ class Jacobian(Regularizer):
         p = self.params
         return jacobian_norm2(self.model, self.xb[0], n_proj=int(p['n_proj']), logits=self.pred if self._reuse else None, mode=p['mode'], frac=p['frac'])
 
+# %% ../nbs/03_regularizers.ipynb #a5a89057
 @_register
 class JacobianDet(Regularizer):
     "Jacobian determinant penalty λ·(det J − 1)² for maps from R^d to R^d (costly: d backward passes)."
     reg_name, defaults = 'jacobian_det', dict(lam=0.01)
     def penalty(self): return jacobian_det_penalty(self.model, self.xb[0])
 
+# %% ../nbs/03_regularizers.ipynb #df665e2d
 @_register
 class ConfidencePenalty(Regularizer):
     "Confidence penalty: −β·H(softmax(z)), so confident predictions cost more (Pereyra et al. 2017)."
@@ -291,6 +304,7 @@ class ConfidencePenalty(Regularizer):
     def weight(self): return self.params['beta']
     def penalty(self): return confidence_penalty(self.pred)
 
+# %% ../nbs/03_regularizers.ipynb #8cc507cd
 @_register
 class LabelSmoothing(Regularizer):
     "Label smoothing: cross-entropy against (1−ε)·onehot + ε/C, C from the data (Szegedy et al. 2016)."
@@ -313,6 +327,7 @@ class InputNoise(Regularizer):
         x = self.xb[0]
         self.learn.xb = ((x + self.params['sigma'] * torch.randn_like(x)).clamp(0, 1), *self.xb[1:])
 
+# %% ../nbs/03_regularizers.ipynb #596e1b77
 @_register
 class WeightNoise(Regularizer):
     "Gaussian weight noise: w + σξ for the forward and backward pass, removed before the optimizer step."
@@ -334,6 +349,7 @@ class WeightNoise(Regularizer):
     def after_batch(self): self._restore()
     def after_cancel_batch(self): self._restore()
 
+# %% ../nbs/03_regularizers.ipynb #e4bcf0cc
 class _ModelVariant(Regularizer):
     "A regularizer that is a property of the model: `make_learner` builds the variant; here we only check it."
     def before_fit(self):
@@ -351,6 +367,7 @@ class Dropout(_ModelVariant):
         self.model_kwargs = {'dropout': self.params['p']}
     def present(self, m): return any(isinstance(x, nn.Dropout) and x.p > 0 for x in m.modules())
 
+# %% ../nbs/03_regularizers.ipynb #21275f81
 @_register
 class BatchNorm(_ModelVariant):
     "Batch normalization after each conv/linear layer (a model variant)."
@@ -368,6 +385,7 @@ def get_regularizer(name:str, # a name from `REGULARIZERS` (see `regularizers_ta
         import importlib; importlib.import_module(_REGISTERED_LATER[name])
     return REGULARIZERS[name](**params)
 
+# %% ../nbs/03_regularizers.ipynb #87894727
 def _parse_value(v:str):
     try: return ast.literal_eval(v)
     except (ValueError, SyntaxError): return v
@@ -387,6 +405,7 @@ def parse_reg(s:str) -> list[dict]:
         out.append({'name': name.strip(), **params})
     return out
 
+# %% ../nbs/03_regularizers.ipynb #e4f1d5a6
 def as_regularizers(reg=None, # None, a name, 'a+b', 'name:k=v', a dict, a `Regularizer`, or a list of these
                    ) -> list[Regularizer]:
     "The list of `Regularizer` callbacks described by `reg` ('none' entries are dropped unless alone)."
@@ -406,6 +425,7 @@ def as_regularizers(reg=None, # None, a name, 'a+b', 'name:k=v', a dict, a `Regu
         regs.append(get_regularizer(d.pop('name'), **d))
     return _dedupe(regs)
 
+# %% ../nbs/03_regularizers.ipynb #56648add
 def _dedupe(regs):
     real = [r for r in regs if r.reg_name != 'none']
     names = [r.reg_name for r in real]
@@ -417,6 +437,7 @@ def reg_tag(reg) -> str:
     "A short label: names joined by '+', e.g. 'l2+dropout'."
     return '+'.join(r.reg_name for r in as_regularizers(reg))
 
+# %% ../nbs/03_regularizers.ipynb #ff958c5b
 def reg_label(reg) -> str:
     "The tag with every parameter that differs from its default, e.g. 'l2(lam=0.001)+dropout': unique within a strength path."
     parts = []
@@ -425,6 +446,7 @@ def reg_label(reg) -> str:
         parts.append(r.reg_name + (f"({','.join(diff)})" if diff else ''))
     return '+'.join(parts)
 
+# %% ../nbs/03_regularizers.ipynb #24170557
 def expand_regs(reg) -> list[dict]:
     "One entry per run of a regularizer spec that may hold strength paths: [{'reg': [...], 'label', 'family', 'param', 'value'}]."
     if isinstance(reg, str): items = parse_reg(reg)
@@ -447,6 +469,7 @@ def expand_regs(reg) -> list[dict]:
         out.append(dict(reg=regs, label=reg_label(regs), family=reg_tag(regs), param=f"{items[i]['name']}.{k}", value=v))
     return out
 
+# %% ../nbs/03_regularizers.ipynb #717d417a
 def regularizers_table() -> pd.DataFrame:
     "Every registered regularizer with its default parameters and a one-line description."
     rows = [dict(name=k, defaults=', '.join(f'{a}={b}' for a, b in REGULARIZERS[k].defaults.items()), description=v)
@@ -478,6 +501,7 @@ class StepTimer(Callback):
         if self.t0 is not None: self.times.append(t - self.t0)
         self.t0 = t
 
+# %% ../nbs/03_regularizers.ipynb #a0670afe
 def step_cost(regs:list, # regularizer specs, e.g. ['none', 'l2', 'jacobian', 'jacobian:mode=forward']
               model:str='simple_cnn', bs:int=256, n_steps:int=100, warmup:int=5, repeats:int=1, seed:int=0,
               data:str='fashion_mnist_sample', device=None) -> pd.DataFrame:

@@ -61,6 +61,7 @@ def relative_weight_change(w_prev, # one layer's weights before (tensor, array, 
     "The paper's RWC of one layer, ‖w_curr − w_prev‖₁ / ‖w_prev‖₁: 0 when nothing changed, inf when w_prev is all zeros and w_curr is not."
     return float(_rwc_paper(*_pair(w_prev, w_curr)))
 
+# %% ../nbs/10_rwc.ipynb #bbefeef9
 def rwc_elementwise(w_prev, # one layer's weights before
                     w_curr, # the same layer's weights after
                     eps:float=1e-8, # added to |w_prev| in the denominator; 0 reproduces the authors' code
@@ -85,6 +86,7 @@ def layer_primitive(module:nn.Module, # a conv or linear layer
     if all(k == 1 for k in module.kernel_size) and module.groups == 1: return 'pointwise'
     return 'conv'
 
+# %% ../nbs/10_rwc.ipynb #ce5de300
 def layer_primitives(model:nn.Module, # a model, Learner or Run
                     ) -> pd.Series:
     "The primitive of every conv/linear layer of `model` (index: layer name, in the model's order)."
@@ -94,6 +96,7 @@ def layer_primitives(model:nn.Module, # a model, Learner or Run
     out = {n: layer_primitive(mod, inside(n)) for n, mod in weight_layers(m)}
     return pd.Series(out, name='primitive', dtype=object).rename_axis('layer')
 
+# %% ../nbs/10_rwc.ipynb #b5363a8d
 def group_by_primitive(rwc:pd.DataFrame, # layer x epoch, from `RWC.table` or `load_rwc`
                        primitives, # `layer_primitives(model)`, a {layer: primitive} dict, or the model itself
                       ) -> pd.DataFrame:
@@ -205,6 +208,7 @@ class RWC(Callback):
                      variant=np.array(self.variant), eps=np.array(self.eps), every=np.array(self.every or 0))
         return path
 
+# %% ../nbs/10_rwc.ipynb #96e3afad
 def _frame(v, layers, col, cols, variant, eps, every):
     df = pd.DataFrame(v, index=pd.Index(list(layers), name='layer'), columns=pd.Index(list(cols), name=col, dtype=np.int64))
     df.attrs.update(variant=str(variant), eps=float(eps), every=int(every or 0))
@@ -280,6 +284,7 @@ class LayerClusters:
         if isinstance(lab.index, pd.MultiIndex): return pd.crosstab(lab.index.get_level_values(0), lab.values, rownames=['run'], colnames=['cluster'])
         return lab.value_counts().sort_index().rename('n_layers').to_frame()
 
+# %% ../nbs/10_rwc.ipynb #45139d81
 def _stack(rwc) -> pd.DataFrame:
     if isinstance(rwc, dict):
         if not rwc: raise RegxError("got an empty dict of RWC tables")
@@ -353,6 +358,7 @@ def plot_k_selection(res:LayerClusters, # from `cluster_layers`
     fig.tight_layout()
     return fig
 
+# %% ../nbs/10_rwc.ipynb #9a4b2a2b
 def _depth(index) -> np.ndarray:
     "Each row's depth in [0, 1]: its position among the layers of its run (first layer 0, last 1)."
     if isinstance(index, pd.MultiIndex):
@@ -388,6 +394,7 @@ def plot_rwc_curves(rwc, # layers x epochs, or a dict {run: table}
     fig.colorbar(sm, ax=axs[0].tolist(), fraction=0.03, pad=0.02).set_label('depth (first → last layer)', fontsize=8)
     return fig
 
+# %% ../nbs/10_rwc.ipynb #9bcfb9fb
 def plot_rwc_heatmap(tables, # {name: layers x epochs table}, or one table
                      log:bool=True, # logarithmic colour scale
                      vmin:float|None=None, vmax:float|None=None, # shared colour limits (default: over all tables)

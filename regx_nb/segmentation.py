@@ -85,6 +85,7 @@ def confusion_matrix(pred:torch.Tensor, # logits (N, C, H, W) or class ids (N, H
     if bad.any(): raise RegxError(f"predictions hold ids outside 0..{n_classes - 1} (e.g. {p[bad][0].item()})")
     return torch.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes).cpu()
 
+# %% ../nbs/08_segmentation.ipynb #973f41e2
 def _per_class(cm):
     cm = torch.as_tensor(cm)
     if cm.dim() != 2 or cm.shape[0] != cm.shape[1]: raise RegxError(f"a confusion matrix is square (C, C), got shape {tuple(cm.shape)}")
@@ -107,6 +108,7 @@ def metrics_from_confusion(cm:torch.Tensor, # (C, C) counts from `confusion_matr
     return dict(pixel_acc=float(tp.sum() / cm.sum()), mean_acc=float(acc.nanmean()), mean_iou=float(iou.nanmean()),
                 fw_iou=float((freq[gt > 0] * iou[gt > 0]).sum()))
 
+# %% ../nbs/08_segmentation.ipynb #15282ccf
 def seg_metrics(pred:torch.Tensor, # logits (N, C, H, W) or class ids (N, H, W)
                 target:torch.Tensor, # true class ids (N, H, W)
                 n_classes:int, # number of classes
@@ -115,6 +117,7 @@ def seg_metrics(pred:torch.Tensor, # logits (N, C, H, W) or class ids (N, H, W)
     "{'pixel_acc', 'mean_acc', 'mean_iou', 'fw_iou'} of a whole set of predictions, computed from one confusion matrix."
     return metrics_from_confusion(confusion_matrix(pred, target, n_classes, ignore_index))
 
+# %% ../nbs/08_segmentation.ipynb #0c1b1018
 def class_table(cm:torch.Tensor, # (C, C) counts
                 vocab:list|None=None, # class names
                ) -> pd.DataFrame:
@@ -138,6 +141,7 @@ class SegMetric(Metric):
     @property
     def name(self): return self.key
 
+# %% ../nbs/08_segmentation.ipynb #3b0a6781
 SEG_KEYS = ('pixel_acc', 'mean_acc', 'mean_iou', 'fw_iou')
 
 def seg_metric_list(n_classes:int, ignore_index:int|None=255) -> list:
@@ -166,6 +170,7 @@ def bilinear_kernel(size:int, # kernel size, 2 x the upsampling factor
     t = 1 - (torch.arange(size, dtype=torch.float64) - center).abs() / factor
     return (t[:, None] * t[None]).float()
 
+# %% ../nbs/08_segmentation.ipynb #8a09fe70
 def bilinear_upsampler(channels:int, # number of score maps (classes)
                        factor:int, # an even upsampling factor: 2, 8, 16, 32
                        learnable:bool=True, # False freezes the kernel (Long et al. freeze the last upsampling)
@@ -180,6 +185,7 @@ def bilinear_upsampler(channels:int, # number of score maps (classes)
     up.weight.requires_grad_(learnable)
     return up
 
+# %% ../nbs/08_segmentation.ipynb #3340c829
 def upsample_scores(up:nn.ConvTranspose2d, # from `bilinear_upsampler` (factor f)
                     s:torch.Tensor, # score maps (N, C, h, w)
                    ) -> torch.Tensor:
@@ -298,6 +304,7 @@ def linear_to_conv(weight:torch.Tensor, # (out, in_channels * k * k), e.g. torch
         raise RegxError(f"a linear weight (out, {in_channels}*{kernel}*{kernel}={in_channels * kernel * kernel}) is needed, got {tuple(weight.shape)}")
     return weight.reshape(weight.shape[0], in_channels, kernel, kernel)
 
+# %% ../nbs/08_segmentation.ipynb #21ff8324
 def load_fcn_pretrained(model:FCN) -> FCN:
     "Copy torchvision ImageNet weights into an alexnet/vgg16 FCN: the convolutions by name, fc6/fc7 convolutionalized where shapes fit."
     arch = model.encoder + ('_bn' if model.config['bn'] and model.encoder == 'vgg16' else '')
@@ -319,6 +326,7 @@ def load_fcn_pretrained(model:FCN) -> FCN:
     model.norm.set_stats(mean, std); model.norm.fixed = True
     return model
 
+# %% ../nbs/08_segmentation.ipynb #8852cf09
 def _fc_params(c5, d, k, n): return c5 * d * k * k + d + d * d + d + d * n + n
 
 def fcn_table(n_in:int=3, # input channels
@@ -355,6 +363,7 @@ def seg_learner(dls, # segmentation DataLoaders (masks as targets), e.g. from `s
     learn.metrics = seg_metric_list(dls.c, ignore_index)
     return learn
 
+# %% ../nbs/08_segmentation.ipynb #615fa0df
 @torch.no_grad()
 def predict_masks(model, # a FCN, Learner or `SegRun`
                   x:torch.Tensor, # images (N, C, H, W) in [0, 1]
@@ -365,6 +374,7 @@ def predict_masks(model, # a FCN, Learner or `SegRun`
     try: return torch.cat([m(x[i:i + bs].to(dev)).argmax(1).cpu() for i in range(0, len(x), bs)]) if len(x) else torch.zeros(0, *x.shape[2:], dtype=torch.long)
     finally: m.train(was)
 
+# %% ../nbs/08_segmentation.ipynb #94bce923
 def evaluate_seg(model, # a FCN, Learner or `SegRun`
                  dl, # a DataLoader of (images, masks), e.g. `dls.test`
                  n_classes:int|None=None, # default: the model's `n_classes`
@@ -398,6 +408,7 @@ class SegRun:
     def epochs(self) -> int: return self.config['epochs']
     def __repr__(self): return f"SegRun({self.path.name}, mean_iou={self.metrics['mean_iou']:.3f})"
 
+# %% ../nbs/08_segmentation.ipynb #cd15178f
 def train_fcn(dls, # segmentation DataLoaders (`seg_dls`)
               encoder:str='small', variant:str='8s',
               epochs:int=5, lr:float=3e-3, seed:int=0,
@@ -436,6 +447,7 @@ def train_fcn(dls, # segmentation DataLoaders (`seg_dls`)
     save_json(met, folder/'metrics.json')  # last: its presence marks the run as finished
     return SegRun(folder)
 
+# %% ../nbs/08_segmentation.ipynb #5a52afa0
 def results_table(runs:list) -> pd.DataFrame:
     "One row per run, laid out like the lab's table: encoder, decoder, mean acc, IoU, epochs (plus pixel accuracy and fw IoU)."
     rows = [dict(encoder=r.config['model']['encoder'] + (' (ImageNet)' if r.config['model']['pretrained'] else ''),
@@ -490,6 +502,7 @@ def voc_palette(n:int=256) -> np.ndarray:
         pal[i] = rgb
     return pal
 
+# %% ../nbs/08_segmentation.ipynb #197570cd
 def read_mask(path:str|Path, # a PNG of class ids: palette ('P') or grey ('L') mode, or RGB in the VOC colours
              ) -> np.ndarray:
     "A segmentation mask (H, W) of int64 class ids; RGB masks are mapped back through `voc_palette`."
@@ -639,6 +652,7 @@ def arrays_dls(raw:dict, # {'train': (x, masks), 'test': (x, masks), 'vocab': [.
     dls.stats, dls.segmentation, dls.options = image_stats(sets['train'].x), True, {}
     return dls
 
+# %% ../nbs/08_segmentation.ipynb #ed379306
 SEG_DATASETS = ('fashion_scenes', 'pascal_voc', 'camvid')
 
 def seg_dls(name:str='fashion_scenes', # 'fashion_scenes' (synthetic, offline), 'pascal_voc' or 'camvid'

@@ -50,6 +50,7 @@ def holm(p) -> np.ndarray:
     out[order] = adj
     return out
 
+# %% ../nbs/11_study.ipynb #ae33b779
 def compare_to_baseline(results:pd.DataFrame, # one row per run: `model`, `reg`, `seed` and the metric columns
                         metrics, # one column name, or a list of them: the family of one table
                         baseline:str='none', # the regularizer everything is compared with
@@ -88,6 +89,7 @@ def compare_to_baseline(results:pd.DataFrame, # one row per run: `model`, `reg`,
     out['verdict'] = out.apply(verdict, axis=1) if len(out) else []
     return out.set_index(['model', 'reg', 'metric'])
 
+# %% ../nbs/11_study.ipynb #301a2455
 def describe(row:pd.Series, # a row of `compare_to_baseline`
              what:str, # what the metric is, e.g. 'test accuracy'
              fmt:str='.3f', baseline:str='none', level:float=0.95) -> str:
@@ -96,7 +98,6 @@ def describe(row:pd.Series, # a row of `compare_to_baseline`
         return f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline} ({row['diff']:+{fmt}}; one seed, no interval)"
     return (f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline}: difference {row['diff']:+{fmt}} "
             f"[{row['lo']:+{fmt}}, {row['hi']:+{fmt}}] ({level:.0%} interval over {int(row['n'])} seeds; {row['verdict']})")
-
 
 # %% ../nbs/11_study.ipynb #3f0a735c
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -218,12 +219,14 @@ class Analysis:
         "Add this analysis's section to `st.report`, from the kept numbers (`st.results`) and arrays (`st.arrays`)."
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
 
+# %% ../nbs/11_study.ipynb #ead63bf9
 def register_analysis(cls):
     "Class decorator: add an `Analysis` subclass to `ANALYSES` under its `name`."
     ANALYSES._d.pop(cls.name, None)  # re-running a notebook cell replaces the registration
     ANALYSES.register(cls.name, (cls.__doc__ or '').strip())(cls)
     return cls
 
+# %% ../nbs/11_study.ipynb #2087d1da
 def get_analyses(names='all', params:dict|None=None) -> list:
     "Analysis objects for `names` ('all' or a list), with parameters {name: {param: value}}."
     names = ANALYSES.names if names == 'all' else [names] if isinstance(names, str) else list(names)
@@ -232,6 +235,7 @@ def get_analyses(names='all', params:dict|None=None) -> list:
     if bad: raise RegxError(f"parameters for analyses that do not run: {sorted(bad)}")
     return [ANALYSES[n](**params.get(n, {})) for n in names]
 
+# %% ../nbs/11_study.ipynb #30eba98a
 @functools.lru_cache(maxsize=4)
 def _cached_dls(key:str):
     s = json.loads(key)
@@ -242,6 +246,7 @@ def run_data(run:Run):
     s = run.spec
     return _cached_dls(_params_key({k: s[k] for k in ('data', 'bs', 'n_train', 'data_kw')}))
 
+# %% ../nbs/11_study.ipynb #dd16029b
 def _kept(run:Run, name:str) -> dict|None:
     try: return load_json(run.path/'analyses'/f'{name}.json')
     except (FileNotFoundError, ValueError): return None
@@ -278,6 +283,7 @@ def measure_run(run:Run, # a finished run
         return numbers
     finally: lock.release()
 
+# %% ../nbs/11_study.ipynb #052e1a2f
 def kept_arrays(run:Run, name:str) -> dict:
     "The small arrays an analysis kept for `run` (empty when it kept none)."
     p = run.path/'analyses'/f'{name}.npz'
@@ -286,11 +292,11 @@ def kept_arrays(run:Run, name:str) -> dict:
         with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in z.files}
     except Exception as e: raise CorruptRunError(f"run {run.name} is corrupt: analyses/{name}.npz cannot be read ({e})") from e
 
+# %% ../nbs/11_study.ipynb #39f6e942
 def analyse_run(run:Run, analyses:list, device=None) -> dict:
     "Measure every analysis that applies to `run` (a finished, ok run), keeping the results in its folder; {name: numbers}."
     if run.status != 'ok': return {}
     return {a.name: measure_run(run, a, device) for a in analyses if a.applies(run)}
-
 
 # %% ../nbs/11_study.ipynb #3d3f30d6
 @register_analysis
@@ -346,6 +352,7 @@ class WeightsAnalysis(Analysis):
             arrs = {lab: kept_arrays(r, self.name) for lab, r in runs.items()}
             rep.figure(plot_weight_counts(arrs), f'weights_{m}', f'{m}: histograms of |w| per layer (log bins shared by all models; first seed)')
 
+# %% ../nbs/11_study.ipynb #52d1dda7
 def plot_weight_counts(arrays:dict, # {label: {'layers': names, 'counts': (layers, bins)}} as kept by the weights analysis
                        max_layers:int=6) -> plt.Figure:
     "|w| histograms per layer (columns), one line per model, on the shared logarithmic bins."
@@ -363,7 +370,6 @@ def plot_weight_counts(arrays:dict, # {label: {'layers': names, 'counts': (layer
     fig.legend(h, l, fontsize=6, loc='center right', frameon=False)
     fig.tight_layout(rect=(0, 0, 0.84, 1))
     return fig
-
 
 # %% ../nbs/11_study.ipynb #bb95d88b
 @register_analysis
@@ -401,6 +407,7 @@ class AttributionAnalysis(Analysis):
             if maps: rep.figure(plot_map_grid(x, maps, titles=[ds.vocab[int(c)] for c in y]), f'gradcam_{m}',
                                 f'{m}: Grad-CAM of the true class, one colour scale shared by all models (first seed)')
 
+# %% ../nbs/11_study.ipynb #a2bdf84d
 def plot_map_grid(images:torch.Tensor, # (N, C, H, W) in [0, 1]
                   maps:dict, # {label: (N, H, W) maps}
                   titles:list|None=None, cell:float=1.05, signed:bool=False) -> plt.Figure:
@@ -419,7 +426,6 @@ def plot_map_grid(images:torch.Tensor, # (N, C, H, W) in [0, 1]
     for a in axs.flat: a.set_xticks([]); a.set_yticks([])
     fig.tight_layout(pad=0.3)
     return fig
-
 
 # %% ../nbs/11_study.ipynb #5d11fa49
 @register_analysis
@@ -452,6 +458,7 @@ class AdversarialAnalysis(Analysis):
         long = long[long.reg.isin(st.regs_shown())].assign(name=lambda d: d.run, attack='fgsm', steps=1)
         rep.figure(plot_robustness(long, x='eps', title='FGSM'), 'fgsm', 'accuracy under FGSM against eps: mean over seeds ± std (band), seeds (thin)')
 
+# %% ../nbs/11_study.ipynb #8ede533c
 @register_analysis
 class BoundaryAnalysis(Analysis):
     "Decision boundaries on random planes through test inputs, and their total variation."
@@ -474,6 +481,7 @@ class BoundaryAnalysis(Analysis):
             rep.figure(plot_class_maps(maps, p['span'], st.data.vocab), f'boundaries_{m}',
                        f'{m}: the class map on the same random plane through the first test image (first seed); one colour per class')
 
+# %% ../nbs/11_study.ipynb #0cf3938d
 def plot_class_maps(maps:dict, # {label: (R, R) class ids}
                     span:float, vocab:list|None=None, cell:float=1.5, ncols:int=6) -> plt.Figure:
     "Class maps on a shared colour per class, small multiples (at most `ncols` per row)."
@@ -493,6 +501,7 @@ def plot_class_maps(maps:dict, # {label: (R, R) class ids}
     else: fig.tight_layout()
     return fig
 
+# %% ../nbs/11_study.ipynb #84d5bba3
 @register_analysis
 class RWCAnalysis(Analysis):
     "Relative weight change per layer and epoch (from the run's rwc.npz), and clusters of layers by their RWC curves."
@@ -520,7 +529,6 @@ class RWCAnalysis(Analysis):
                 except RegxError as e: rows.append(dict(model=k, k=0, note=str(e))); continue
                 rows.append(dict(model=k, k=cl.k, **{f'cluster {c}': ', '.join(str(l) for l, lab in zip(t.index, cl.labels) if lab == c) for c in range(cl.k)}))
             if rows: rep.table(pd.DataFrame(rows).set_index('model'), f'{m}: layers clustered by their RWC curves (K-Means++, K chosen by silhouette), first seed')
-
 
 # %% ../nbs/11_study.ipynb #b7f9377c
 @register_analysis
@@ -594,11 +602,13 @@ def mean_std(df:pd.DataFrame, by:list, cols:list, fmt:str='{:.3f}', baseline:str
         out = out.loc[sorted(out.index, key=key)]
     return out
 
+# %% ../nbs/11_study.ipynb #16153ed2
 def load_history_of(runs:list) -> pd.DataFrame:
     "The per-epoch histories of `runs` in long format (run, model, reg, seed), `reg` being the run's label."
     frames = [r.history.assign(run=r.name, model=r.spec['model'], reg=reg_label(r.spec['reg']), seed=r.spec['seed']) for r in runs]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+# %% ../nbs/11_study.ipynb #d31333a1
 def plot_forest(cmp:pd.DataFrame, # from `compare_to_baseline` (index model, reg, metric)
                 whats:dict, # {metric: what it is}
                 baseline:str='none', level:float=0.95) -> plt.Figure:
@@ -621,6 +631,7 @@ def plot_forest(cmp:pd.DataFrame, # from `compare_to_baseline` (index model, reg
     fig.tight_layout()
     return fig
 
+# %% ../nbs/11_study.ipynb #9cd8eb42
 def _mean_ci(v:np.ndarray, level:float=0.95):
     from scipy import stats
     v = np.asarray(v, float); v = v[~np.isnan(v)]
@@ -650,6 +661,7 @@ def plot_paths(results:pd.DataFrame, # one row per run with `family`, `value`, `
     fig.tight_layout()
     return fig
 
+# %% ../nbs/11_study.ipynb #057124ca
 class Study:
     "A study's runs (main and shortcut), the numbers its analyses kept in the run folders, and its report."
     def __init__(self, out:str|Path, # the study folder (runs/, results.csv, report/)
@@ -734,7 +746,6 @@ class Study:
 
 def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.4f' if metric.startswith('rwc') or metric == 'jacobian_norm2' else '.3f'
 
-
 # %% ../nbs/11_study.ipynb #1bf51181
 DEFAULT_REGS = ('none', 'l1:lam=1e-4', 'l2:lam=1e-4,1e-3,1e-2', 'jacobian', 'confidence_penalty', 'label_smoothing', 'dropout', 'batchnorm')
 
@@ -781,6 +792,7 @@ def study_config(preset:str|None=None, **given) -> dict:
     if c['shortcut'] is not None and c['data'] != 'fashion_scenes': c['shortcut'] = None  # the shortcut test needs the scenes' markers
     return c
 
+# %% ../nbs/11_study.ipynb #b9da53c0
 def study_specs(c:dict) -> tuple:
     "The configurations (`expand_regs` entries), the main specs and the shortcut specs of a study's settings."
     configs = [e for r in c['regs'] for e in expand_regs(r)]
@@ -795,6 +807,7 @@ def study_specs(c:dict) -> tuple:
                                           for m in c['models'] for e in first.values() for s in c['seeds']]
     return configs, main, sc
 
+# %% ../nbs/11_study.ipynb #ab69d798
 def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
               preset:str|None=None, # 'default', 'full' or 'reg-explain' (see `PRESETS`); the arguments below override it
               data:str|None=None, models=None, regs=None, seeds=None,
@@ -836,6 +849,7 @@ def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
     write_report(st, progress)
     return st
 
+# %% ../nbs/11_study.ipynb #1797e264
 def _module_code() -> str:
     "The source of this module as installed (a new version of the kit redraws the report)."
     import importlib.util
@@ -874,6 +888,7 @@ def write_report(st:Study, progress:bool=True) -> Path:
     if progress: print(f"report: {short_path(st.report_path)}  ({', '.join(f'{k} {v:.1f}s' for k, v in st.timings.items())})")
     return st.report_path
 
+# %% ../nbs/11_study.ipynb #5d2b4b2d
 def report_paths(st:Study):
     "The strength paths: accuracy against robustness and against relevance mass, one line per regularizer family."
     res = st.ok_results
@@ -893,7 +908,6 @@ def report_paths(st:Study):
     fams = res[res.family.isin([f for f, g in res.groupby('family') if g.value.nunique() > 1])]
     cols = [c for c in ['test_acc', *(y for y, _ in pairs)] if c in res]
     rep.table(mean_std(fams.assign(strength=fams.value.map(lambda v: f'{v:g}')), ['family', 'strength'], cols), 'per strength: mean ± std over seeds')
-
 
 # %% ../nbs/11_study.ipynb #772d7afd
 def lesson_study(progress:bool=True) -> Study:

@@ -68,6 +68,7 @@ class EpochLog(Callback):
         row['time'] = time.perf_counter() - self.t0
         self.rows.append(row); self.logged = True
 
+# %% ../nbs/04_training.ipynb #8a3460e5
 class UntilPlateau(Callback):
     "Stop once the valid loss has not improved for `patience` epochs, and end with the weights of the best epoch."
     order = 65  # after EpochLog (60) logs the epoch, before RunSaver (70) checkpoints this state
@@ -94,6 +95,7 @@ class UntilPlateau(Callback):
     def checkpoint_state(self): return dict(best=self.best, best_epoch=self.best_epoch, wait=self.wait, best_state=self.best_state, stop=self.stop)
     def restore_state(self, st): self.best, self.best_epoch, self.wait, self.best_state, self.stop = (st[k] for k in ('best', 'best_epoch', 'wait', 'best_state', 'stop'))
 
+# %% ../nbs/04_training.ipynb #e81ddb6f
 def convergence(history:pd.DataFrame, # a run's per-epoch table
                 patience:int=3, # the criterion: so many epochs without a better valid loss
                ) -> dict:
@@ -102,6 +104,7 @@ def convergence(history:pd.DataFrame, # a run's per-epoch table
     best = int(np.argmin(history['valid_loss'].to_numpy()))
     return dict(best_epoch=best, converged=bool(len(history) - 1 - best >= patience))
 
+# %% ../nbs/04_training.ipynb #5b20134e
 class StopOnNonFinite(Callback):
     "Stop with a `TrainingDiverged` error naming the regularizers and the step when the loss becomes NaN or infinite."
     order = 90
@@ -167,6 +170,7 @@ def normalize_spec(spec:dict|None=None, **kw) -> dict:
     s.pop('model_config', None)
     return {k: s[k] for k in SPEC_DEFAULTS}
 
+# %% ../nbs/04_training.ipynb #62a3f137
 def run_id(spec:dict) -> str:
     "The folder name of a spec: model, regularizers, seed and a hash of everything."
     s = normalize_spec(spec)
@@ -177,6 +181,7 @@ def run_id(spec:dict) -> str:
 class CorruptRunError(RegxError):
     "A finished run whose files do not parse or do not match their checksum; the message names the run and the file."
 
+# %% ../nbs/04_training.ipynb #901c8f2d
 def sha256_file(path:str|Path) -> str:
     "The sha256 of a file, read in chunks."
     h = hashlib.sha256()
@@ -184,6 +189,7 @@ def sha256_file(path:str|Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/04_training.ipynb #0532efa3
 class Run:
     "A training run's folder: `spec.json`, `history.csv`, `checkpoint.pth` while training; `model.pth` and `metrics.json` when finished."
     def __init__(self, path:str|Path): self.path = Path(path); self._model, self._checked = None, None
@@ -319,6 +325,7 @@ class Run:
         acc = f", test_acc={m['test_acc']:.4f}" if 'test_acc' in m else ''
         return f"Run({self.name}, {st}{acc})"
 
+# %% ../nbs/04_training.ipynb #b9c6b661
 def job_alive(info:dict) -> bool:
     "Whether a submitted job (`job.json`: job_id, cluster, host) is still queued or running."
     jid, cluster = str(info.get('job_id', '')), info.get('cluster')
@@ -354,6 +361,7 @@ def rng_states(learn:Learner) -> dict:
                 torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 data=_train_dl(learn).rng.getstate())
 
+# %% ../nbs/04_training.ipynb #2d2abeb8
 def set_rng_states(learn:Learner, st:dict):
     "Restore what `rng_states` saved."
     random.setstate(_tuples(st['python']))
@@ -362,6 +370,7 @@ def set_rng_states(learn:Learner, st:dict):
     if st['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
     _train_dl(learn).rng.setstate(_tuples(st['data']))
 
+# %% ../nbs/04_training.ipynb #00997cee
 def _tuples(o): return tuple(_tuples(v) for v in o) if isinstance(o, (list, tuple)) else o
 
 def _stateful(learn) -> dict:
@@ -386,6 +395,7 @@ class RunSaver(Callback):
                                callbacks={k: cb.checkpoint_state() for k, cb in _stateful(self.learn).items()},
                                scaler=scaler.state_dict() if scaler is not None else None)), self.folder/'checkpoint.pth')
 
+# %% ../nbs/04_training.ipynb #a35177e7
 class _Resume(Callback):
     "Restores the mixed-precision scaler and the random states at the start of a resumed fit (after fastai's own setup)."
     order = 12  # after MixedPrecision (10) and DistributedTrainer (11) set themselves up
@@ -513,6 +523,7 @@ def grid(models=('simple_cnn',), regs=('none',), seeds=(0,), **common) -> list[d
     "Specs for every combination of models × regularizers × seeds, sharing `common` settings."
     return [normalize_spec(dict(model=m, reg=r, seed=s, **common)) for m in models for r in regs for s in seeds]
 
+# %% ../nbs/04_training.ipynb #a793969d
 def _grid_job(spec:dict, root:str, cbs:list|None=None, on_busy:str='skip', analyses:list|None=None) -> dict:
     "One grid cell as a job (what submitit pickles): train, measure the analyses right there, and report instead of raising on divergence."
     try: r = train_run(spec, root, cbs=[f() for f in (cbs or [])], on_busy=on_busy)
@@ -629,6 +640,7 @@ def load_results(root:str|Path) -> pd.DataFrame:
                          epochs=s['epochs'], lr=s['lr'], **{k: v for k, v in m.items() if k not in ('epochs', 'finished', 'error', 'weights_sha256')}))
     return pd.DataFrame(rows)
 
+# %% ../nbs/04_training.ipynb #d49bff39
 def load_history(root:str|Path) -> pd.DataFrame:
     "The per-epoch history of every run under `root`, in long format with model, reg and seed (unreadable files are skipped with a warning)."
     frames = []
@@ -640,6 +652,7 @@ def load_history(root:str|Path) -> pd.DataFrame:
         frames.append(h.assign(run=p.parent.name, model=s['model'], reg=reg_tag(s['reg']), seed=s['seed']))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+# %% ../nbs/04_training.ipynb #8873a717
 def summarize(results:pd.DataFrame, by=('model', 'reg'), metrics=('test_acc', 'valid_acc', 'train_acc', 'gap', 'time_per_epoch')) -> pd.DataFrame:
     "Mean and standard deviation over seeds of each metric, per model and regularizer."
     ok = results[results.status == 'ok']
@@ -676,6 +689,7 @@ def plot_curves(history:pd.DataFrame, # from `load_history`
     fig.tight_layout()
     return fig
 
+# %% ../nbs/04_training.ipynb #601fbe2c
 def plot_results(results:pd.DataFrame, # from `load_results`
                  metrics=('test_acc', 'gap', 'time_per_epoch'),
                 ) -> plt.Figure:

@@ -49,6 +49,7 @@ def kl_divergence(mu:torch.Tensor, # means (N, Z) of q(z|x)
     if mu.dim() != 2: raise RegxError(f"mu and logvar must be (N, Z), got {tuple(mu.shape)}")
     return (0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean()
 
+# %% ../nbs/07_vae.ipynb #ff7c1d5e
 RECON = ('mse', 'bce')
 
 def recon_loss(xhat:torch.Tensor, # reconstructions (N, C, H, W) in [0, 1]
@@ -65,6 +66,7 @@ def recon_loss(xhat:torch.Tensor, # reconstructions (N, C, H, W) in [0, 1]
     else: raise RegxError(f"kind must be one of {RECON}, got {kind!r}")
     return l.flatten(1).sum(1).mean()
 
+# %% ../nbs/07_vae.ipynb #5c00eac0
 def vae_loss(xhat:torch.Tensor, x:torch.Tensor, mu:torch.Tensor, logvar:torch.Tensor,
              recon:str='mse', # 'mse' or 'bce'
              beta:float=1., # weight of the KL term (β-VAE)
@@ -169,6 +171,7 @@ class VAE(nn.Module):
         try: return self.decode(z, y)
         finally: self.train(was)
 
+# %% ../nbs/07_vae.ipynb #14417e1d
 class CVAE(VAE):
     "A conditional VAE (Sohn et al. 2015): `VAE` with the class fed to the encoder head and the decoder."
     def __init__(self, n_classes:int=10, **kwargs):
@@ -189,6 +192,7 @@ def corrupt(x:torch.Tensor, # images in [0, 1]
         return x * (torch.rand(x.shape, generator=generator).to(x) >= noise)
     raise RegxError(f"kind must be 'gaussian' or 'erase', got {kind!r}")
 
+# %% ../nbs/07_vae.ipynb #8669a521
 class ReconLoss:
     "The Learner's loss function: the reconstruction term of the model's prediction (xhat, mu, logvar) against the clean images."
     def __init__(self, kind:str='bce', weight:float=1.): self.kind, self.weight, self.last = kind, weight, None
@@ -197,6 +201,7 @@ class ReconLoss:
         self.last = l.detach()
         return self.weight * l
 
+# %% ../nbs/07_vae.ipynb #828abc78
 class VAEBatch(Callback):
     "Model input = images (corrupted for a denoising VAE) and, for a CVAE, the classes; target = the clean images."
     order = 1
@@ -210,6 +215,7 @@ class VAEBatch(Callback):
         self.learn.xb = (xin, y) if self.conditional else (xin,)
         self.learn.yb = (x,)
 
+# %% ../nbs/07_vae.ipynb #c751a2b5
 class KLTerm(Callback):
     "Adds beta * KL(q(z|x) || N(0, I)) to the loss after the reconstruction term."
     order = 20
@@ -220,6 +226,7 @@ class KLTerm(Callback):
         self.learn.loss = self.learn.loss_grad.detach().clone()
         self.learn.terms['kl'] = kl.detach()
 
+# %% ../nbs/07_vae.ipynb #798c9577
 class TermLog(Callback):
     "Per-epoch means of every loss term (recon, kl, and the GAN terms) for training and validation."
     order = 60
@@ -248,6 +255,7 @@ def feature_matching_loss(f_fake:torch.Tensor, # discriminator features of the r
     _check_pair(f_fake, f_real, ('f_fake', 'f_real'))
     return (f_fake - f_real.detach()).pow(2).flatten(1).sum(1).mean()
 
+# %% ../nbs/07_vae.ipynb #6d0aab44
 def disc_loss(real_logits:torch.Tensor, # discriminator logits for real images
               fake_logits:torch.Tensor, # logits for (detached) generated images
               smooth:float=0.9, # target for real images (one-sided label smoothing)
@@ -257,10 +265,12 @@ def disc_loss(real_logits:torch.Tensor, # discriminator logits for real images
     return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, smooth))
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
+# %% ../nbs/07_vae.ipynb #9faeff57
 def gen_loss(fake_logits:torch.Tensor) -> torch.Tensor:
     "The decoder's non-saturating GAN loss: -log D(fake)."
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
+# %% ../nbs/07_vae.ipynb #9564c744
 class Discriminator(nn.Module):
     "A small conv discriminator; `features` also returns the layer used for feature matching."
     def __init__(self, n_in:int=1, size:int=28, width:int=32):
@@ -275,6 +285,7 @@ class Discriminator(nn.Module):
         return self.head(f).flatten(), f
     def forward(self, x): return self.features(x)[0]
 
+# %% ../nbs/07_vae.ipynb #c1e6111c
 class VAEGAN(nn.Module):
     "A VAE and a discriminator (Larsen et al. 2016); the forward pass is the VAE's, so every VAE helper applies."
     def __init__(self,
@@ -300,6 +311,7 @@ class VAEGAN(nn.Module):
     def cam_layer(self) -> str|None: return f'vae.{self.vae.cam_layer}' if self.vae.cam_layer else None
     def forward(self, x, y=None): return self.vae(x, y)
 
+# %% ../nbs/07_vae.ipynb #f7390f1b
 class GANStep(Callback):
     "Adds gamma * feature matching + adv * GAN loss to the VAE's loss; after the VAE's step, one discriminator step with its own optimizer."
     order = 30
@@ -421,6 +433,7 @@ def reconstruct(model, # a Learner or model
     try: return _fwd(m, check_images(x), y)[0].float().cpu()
     finally: m.train(was)
 
+# %% ../nbs/07_vae.ipynb #3d7e3f43
 @torch.no_grad()
 def encode(model, x:torch.Tensor, y=None) -> torch.Tensor:
     "The means of q(z|x) (N, z), on the CPU."
@@ -428,12 +441,14 @@ def encode(model, x:torch.Tensor, y=None) -> torch.Tensor:
     try: return _fwd(m, check_images(x), y)[1].float().cpu()
     finally: m.train(was)
 
+# %% ../nbs/07_vae.ipynb #2e9d370e
 def sharpness(x:torch.Tensor) -> torch.Tensor:
     "Per image: mean absolute difference between horizontally and vertically neighbouring pixels."
     x = check_images(x)
     dx, dy = (x[..., 1:] - x[..., :-1]).abs(), (x[..., 1:, :] - x[..., :-1, :]).abs()
     return (dx.flatten(1).sum(1) + dy.flatten(1).sum(1)) / (dx[0].numel() + dy[0].numel())
 
+# %% ../nbs/07_vae.ipynb #965f49f2
 @torch.no_grad()
 def vae_metrics(model, # a Learner or model
                 dl, # a DataLoader of (images, classes), e.g. `dls.test`
@@ -459,6 +474,7 @@ def vae_metrics(model, # a Learner or model
     mus = torch.cat(mus)
     return {**{k: v / n for k, v in s.items()}, 'active_dims': int((mus.var(0) > 0.01).sum())}
 
+# %% ../nbs/07_vae.ipynb #51d9fd37
 def metrics_table(models:dict, # {label: Learner or model}
                   dl, noise:float=0.) -> pd.DataFrame:
     "`vae_metrics` of several models as a table (one row per model)."
@@ -486,6 +502,7 @@ def interpolate(model, x0:torch.Tensor, x1:torch.Tensor, # two images (C, H, W) 
         return decode(m, (1 - t) * z0 + t * z1, (1 - t) * c0 + t * c1)
     return decode(m, (1 - t) * encode(m, x0) + t * encode(m, x1))
 
+# %% ../nbs/07_vae.ipynb #7fc8bb2a
 @torch.no_grad()
 def decode(model, z:torch.Tensor, y=None) -> torch.Tensor:
     "Images for latent codes `z` (N, z) (and classes, ids or soft weights, for a CVAE), on the CPU."
@@ -494,6 +511,7 @@ def decode(model, z:torch.Tensor, y=None) -> torch.Tensor:
     try: return m.decode(torch.as_tensor(z).float().to(dev), None if y is None else torch.as_tensor(y).to(dev)).float().cpu()
     finally: m.train(was)
 
+# %% ../nbs/07_vae.ipynb #6675f487
 @torch.no_grad()
 def class_means(model, dl, n:int|None=None) -> torch.Tensor:
     "Mean latent code of each class (n_classes, z) over (the first `n` items of) a loader."
@@ -506,6 +524,7 @@ def class_means(model, dl, n:int|None=None) -> torch.Tensor:
     z, y = torch.cat(zs)[:n], torch.cat(ys)[:n]
     return torch.stack([z[y == c].mean(0) if (y == c).any() else torch.full((z.shape[1],), float('nan')) for c in range(int(y.max()) + 1)])
 
+# %% ../nbs/07_vae.ipynb #62166460
 def half_mask(size:int, # image height = width
               half:str='bottom', # the missing half: 'bottom', 'top', 'left' or 'right'
              ) -> torch.Tensor:
@@ -517,6 +536,7 @@ def half_mask(size:int, # image height = width
     m[sl[half]] = 1.
     return m
 
+# %% ../nbs/07_vae.ipynb #8e897d72
 @torch.no_grad()
 def impute(model, x:torch.Tensor, # images (N, C, H, W) in [0, 1] (what is under the mask is ignored)
            missing:torch.Tensor, # (H, W) or (N, H, W): 1 where pixels are missing
@@ -535,6 +555,7 @@ def impute(model, x:torch.Tensor, # images (N, C, H, W) in [0, 1] (what is under
     for _ in range(iters): cur = x * (1 - miss) + reconstruct(m, cur, y) * miss
     return cur
 
+# %% ../nbs/07_vae.ipynb #7edd2808
 @torch.no_grad()
 def draw_classes(model, # a CVAE (or its Learner)
                  n:int=8, # images per class; column j uses the same latent code for every class
@@ -562,6 +583,7 @@ def box_mask(size:int|tuple, # image size: an int or (H, W)
     m = torch.zeros(H, W); m[top:top + h, left:left + w] = 1.
     return m
 
+# %% ../nbs/07_vae.ipynb #525e93fe
 def inside_share(attr:torch.Tensor, # maps (N, 1, H, W) or (N, H, W)
                  mask:torch.Tensor, # (H, W) or (N, H, W): 1 inside the region
                 ) -> torch.Tensor:
@@ -577,6 +599,7 @@ def inside_share(attr:torch.Tensor, # maps (N, 1, H, W) or (N, H, W)
     a = a.abs(); tot = a.flatten(1).sum(1)
     return torch.where(tot > 0, (a * m).flatten(1).sum(1) / tot.clamp_min(1e-30), torch.zeros_like(tot))
 
+# %% ../nbs/07_vae.ipynb #6071d266
 AREA_METHODS = ('gradcam', 'hirescam', 'guided_backprop', 'saliency')
 
 def _hirescam(model, x, target, layer):
@@ -645,6 +668,7 @@ def area_table(models:dict, # {label: Learner or model}
     df['area share'] = torch.as_tensor(mask).float().mean().item()
     return df.loc[list(models)], maps
 
+# %% ../nbs/07_vae.ipynb #618d3b63
 def plot_area(models:dict, # {label: Learner or model}
               x:torch.Tensor, mask:torch.Tensor, maps:dict, # from `area_table`
               methods=('gradcam', 'hirescam', 'guided_backprop'), size:float=1.2) -> plt.Figure:

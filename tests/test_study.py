@@ -52,12 +52,13 @@ def study_dir(tmp_path_factory):
 
 def test_study_writes_results_and_report(study_dir):
     res = pd.read_csv(study_dir/'results.csv')
-    assert set(res.reg) == {'none', 'l2', 'l2(lam=0.001)', 'jacobian', 'label_smoothing', 'dropout', 'batchnorm'}  # quick: paths of two values
-    assert len(res) == 7 * 2 and (res.status == 'ok').all()
+    regs = {'none', 'l1(lam=0.0001)', 'l2', 'l2(lam=0.01)', 'jacobian', 'confidence_penalty', 'label_smoothing', 'dropout', 'batchnorm'}
+    assert set(res.reg) == regs  # quick mode: paths keep their first and last values
+    assert len(res) == len(regs) * 2 and (res.status == 'ok').all()
     for col in ('test_acc', 'gap', 'epochs_trained', 'best_epoch', 'converged', 'near_zero', 'gradcam_pointing_game', 'boundary_tv', 'rwc_last',
                 'shortcut_clean_acc', 'shortcut_random_acc', 'shortcut_drop', 'shortcut_gradcam_marker_mass', 'shortcut_gradcam_object_mass'):
         assert col in res, col
-    assert res.dropna(subset=['shortcut_drop']).reg.nunique() == 6  # each entry once on the shortcut scenes (the first value of the L2 path)
+    assert res.dropna(subset=['shortcut_drop']).reg.nunique() == len(regs) - 1  # each entry once on the shortcut scenes (the first value of the L2 path)
     # every claim in the summary is drawn from results.csv: the test accuracy sentence matches the numbers
     page = (study_dir/'report'/'index.html').read_text()
     row = compare_to_baseline(res, ['test_acc', 'gap', 'time_per_epoch']).loc[('simple_cnn', 'dropout', 'test_acc')]
