@@ -61,5 +61,9 @@ html: setup
 	mkdir -p _html && cp -r nbs/images _html/ && $(BIN)/jupyter nbconvert --to html --output-dir _html nbs/*.ipynb
 	@echo "look at them: $(BIN)/python tools/look.py _html/NN_name.html (headless Chromium screenshots)"
 
+# on a machine with a CUDA GPU (never in CI): the cuda-flagged notebook cells, gpu_tests/, a quick study on CUDA, each timed
+gpu-check: setup
+	$(BIN)/python tools/gpu_check.py
+
 clean:
 	rm -rf _proc _docs _html .pytest_cache

@@ -266,7 +266,7 @@ def plot_robustness(df:pd.DataFrame, # from `robust_accuracy`
     other = 'steps' if x == 'eps' else 'eps'
     panels = list(df.groupby(['attack', other]).groups)
     if ax is not None and len(panels) > 1: raise RegxError(f"the table has {len(panels)} panels ({panels}); pass ax=None")
-    fig, axs = (ax.figure, [ax]) if ax is not None else plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), sharey=True, squeeze=False)
+    fig, axs = (ax.figure, [ax]) if ax is not None else plt.subplots(1, len(panels), figsize=fit_width(4.2 * len(panels), 3.2), sharey=True, squeeze=False)
     axs = np.ravel(axs)
     regs = _reg_order(df.reg)
     for a, (att, ov) in zip(axs, panels):
@@ -361,7 +361,7 @@ def plot_boundary(maps, # a `Boundary`, or {title: Boundary} to compare (one row
     maps = {'': maps} if isinstance(maps, Boundary) else dict(maps)
     if not maps or not all(isinstance(b, Boundary) for b in maps.values()): raise RegxError("maps must be a Boundary or a dict {title: Boundary}")
     ncols = ncols or len(maps); nrows = math.ceil(len(maps) / ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(cell * ncols + (1.3 if vocab else 0), cell * nrows + 0.3), squeeze=False)
+    fig, axs = plt.subplots(nrows, ncols, figsize=fit_width(cell * ncols + (1.3 if vocab else 0), cell * nrows + 0.3), squeeze=False)
     cmap = plt.get_cmap('tab10' if n_classes <= 10 else 'tab20', n_classes)
     for a, (t, b) in zip(axs.flat, maps.items()):
         s = b.span

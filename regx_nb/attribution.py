@@ -261,7 +261,7 @@ def compare(models:dict, # {label: model/Learner/Run}
     vmax = {me: max(maps[(k, me)].abs().max().item() for k in models) or 1. for me in methods}
     preds = {k: _pred_titles(m, images) for k, m in models.items()}
     cols = [(k, me) for k in models for me in methods]
-    fig, axs = plt.subplots(len(images), len(cols) + 1, figsize=(cell * (len(cols) + 1), cell * len(images) + 0.6), squeeze=False)
+    fig, axs = plt.subplots(len(images), len(cols) + 1, figsize=fit_width(cell * (len(cols) + 1), cell * len(images) + 0.6), squeeze=False)
     for i, img in enumerate(images):
         g = img.permute(1, 2, 0).cpu().numpy()
         axs[i, 0].imshow(g[..., 0] if g.shape[-1] == 1 else g, cmap='gray', vmin=0, vmax=1)
@@ -288,7 +288,7 @@ def gradcam_layers(model, images:torch.Tensor, layers:list|None=None, targets=No
     info = inspect_forward(m, images.to(module_device(m)))
     layers = layers or [rectified(m, n, info) for n in conv_layers(m) if n in info['shapes'] and min(info['shapes'][n][1:]) > 2]
     maps = {l: attribute(m, images, targets, 'gradcam', l) for l in layers}
-    fig, axs = plt.subplots(len(images), len(layers) + 1, figsize=(cell * (len(layers) + 1), cell * len(images) + 0.3), squeeze=False)
+    fig, axs = plt.subplots(len(images), len(layers) + 1, figsize=fit_width(cell * (len(layers) + 1), cell * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(images):
         axs[i, 0].imshow(img.permute(1, 2, 0).mean(-1).cpu(), cmap='gray', vmin=0, vmax=1)
         for j, l in enumerate(layers, 1):
@@ -328,7 +328,7 @@ def plot_cam_epochs(maps:torch.Tensor, # (epochs, N, 1, H, W), e.g. torch.stack(
                     images:torch.Tensor, cell:float=1.2) -> plt.Figure:
     "The maps of fixed images over the epochs of a run, on one shared colour scale."
     maps = torch.as_tensor(maps); E, N = maps.shape[:2]; v = maps.abs().max().item() or 1.
-    fig, axs = plt.subplots(N, E + 1, figsize=(cell * (E + 1), cell * N + 0.3), squeeze=False)
+    fig, axs = plt.subplots(N, E + 1, figsize=fit_width(cell * (E + 1), cell * N + 0.3), squeeze=False)
     for i in range(N):
         axs[i, 0].imshow(images[i].permute(1, 2, 0).mean(-1), cmap='gray', vmin=0, vmax=1)
         for e in range(E):

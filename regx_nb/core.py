@@ -15,14 +15,17 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['RegxError', 'UnknownNameError', 'DataUnavailableError', 'TrainingDiverged', 'default_device', 'seed_everything',
-           'quick', 'sized', 'regx_home', 'short_path', 'pbar', 'Registry', 'atomic_write', 'save_json', 'load_json',
-           'save_torch', 'pid_alive', 'lock_stale_after', 'clean_parts', 'FolderLock', 'current_job_id',
+           'quick', 'sized', 'regx_home', 'short_path', 'fit_width', 'pbar', 'Registry', 'atomic_write', 'save_json',
+           'load_json', 'save_torch', 'pid_alive', 'lock_stale_after', 'clean_parts', 'FolderLock', 'current_job_id',
            'describe_owner', 'safe_extract', 'get_module', 'unwrap', 'module_device', 'check_images']
 
 # %% ../nbs/00_core.ipynb #af38f613
 # fastai decorates a few helpers with `torch.jit.script` at import time, which recent PyTorch reports as
 # deprecated; the kit never scripts anything, so this message is noise in every lesson.
 warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', category=FutureWarning)
+# the lessons show their tables whole: pandas would otherwise cut wide or long tables to '...'
+import pandas as _pd
+_pd.set_option('display.max_rows', 500); _pd.set_option('display.max_columns', 100); _pd.set_option('display.width', 250)
 
 # %% ../nbs/00_core.ipynb #14a2264c
 class RegxError(ValueError):
@@ -100,6 +103,12 @@ def short_path(path:str|Path) -> str:
     return str(p)
 
 # %% ../nbs/00_core.ipynb #d8439c31
+def fit_width(width:float, height:float, # inches
+              max_width:float=8.5, # the docs' column: about 850 px at 100 dpi
+             ) -> tuple:
+    "A figure size no wider than the column, scaled down as a whole (the fonts keep their size in points)."
+    return (width, height) if width <= max_width else (max_width, height * max_width / width)
+
 def pbar(items, comment:str=''):
     "A fastprogress bar over `items`, with a comment shown next to it."
     from fastprogress.fastprogress import progress_bar

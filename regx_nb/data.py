@@ -552,7 +552,7 @@ def show_images(x:torch.Tensor, # images (N, C, H, W) in [0, 1]
     "A grid of images in pixel space (grey or RGB), optionally with titles and mask outlines."
     x = check_images(x.detach().cpu().float())
     n = len(x); ncols = max(1, min(ncols, n)); nrows = max(1, -(-n // ncols))
-    fig, axs = plt.subplots(nrows, ncols, figsize=(ncols * ax_size, nrows * ax_size * 1.1 + (0.3 if suptitle else 0)), squeeze=False)
+    fig, axs = plt.subplots(nrows, ncols, figsize=fit_width(ncols * ax_size, nrows * ax_size * 1.1 + (0.3 if suptitle else 0)), squeeze=False)
     for i, ax in enumerate(axs.flat):
         ax.axis('off')
         if i >= n: continue
@@ -572,7 +572,7 @@ def show_rows(rows:dict, # {row label: images (N, C, H, W) in [0, 1]}
              ) -> plt.Figure:
     "A grid of images with one labelled row per entry (classes, reconstructions, interpolations...)."
     ncols = max(len(v) for v in rows.values())
-    fig, axs = plt.subplots(len(rows), ncols, figsize=(ncols * size + label_pad, len(rows) * size), squeeze=False)
+    fig, axs = plt.subplots(len(rows), ncols, figsize=fit_width(ncols * size + label_pad, len(rows) * size), squeeze=False)
     for r, (k, imgs) in enumerate(rows.items()):
         imgs = check_images(imgs.detach().cpu().float()) if len(imgs) else imgs
         for c in range(ncols):

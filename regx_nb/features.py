@@ -76,7 +76,7 @@ def plot_feature_maps(model, # a Learner, Run or module
     layers = layers or layer_names(model)[:4]
     acts = get_activations(model, x, layers)
     types = {n: type(m).__name__ for n, m in model.named_modules()}
-    fig = plt.figure(figsize=(ncols * 0.6, sum(0.6 * -(-min(max_channels, a.shape[1]) // ncols) + 0.45 for a in acts.values())), layout='constrained')
+    fig = plt.figure(figsize=fit_width(ncols * 0.6, sum(0.6 * -(-min(max_channels, a.shape[1]) // ncols) + 0.45 for a in acts.values())), layout='constrained')
     sub = fig.subfigures(len(acts), 1, squeeze=False)[:, 0]
     for sf, (name, a) in zip(sub, acts.items()):
         if a.dim() != 4: raise RegxError(f"layer {name!r} has no spatial maps (output {tuple(a.shape)}); pick a conv, pool, norm or activation layer")
@@ -97,7 +97,7 @@ def compare_feature_maps(models:dict, # {label: model/Learner/Run}
     x = check_images(x)[:1]
     acts = {k: get_activations(m, x, [layer])[layer][0, :n_channels] for k, m in models.items()}
     lo = min(a.min().item() for a in acts.values()); hi = max(a.max().item() for a in acts.values())
-    fig, axs = plt.subplots(len(acts), n_channels + 1, figsize=(0.75 * (n_channels + 1), 0.8 * len(acts)), squeeze=False)
+    fig, axs = plt.subplots(len(acts), n_channels + 1, figsize=fit_width(0.75 * (n_channels + 1), 0.8 * len(acts)), squeeze=False)
     for r, (k, a) in enumerate(acts.items()):
         axs[r, 0].imshow(x[0].permute(1, 2, 0).squeeze(-1).cpu(), cmap='gray', vmin=0, vmax=1)
         axs[r, 0].set_ylabel(k, rotation=0, ha='right', va='center', fontsize=8)
@@ -122,7 +122,7 @@ def plot_filters(model, # a Learner, Run or module
     v = w.abs().max().item()
     if w.shape[1] in (1, 3) and conv_layers(model)[0] == layer:  # the first layer looks at pixels: show kernels as images
         w = w[:max_out]
-        fig = plt.figure(figsize=(ncols * 0.55, 0.6 * -(-len(w) // ncols) + 0.3))
+        fig = plt.figure(figsize=fit_width(ncols * 0.55, 0.6 * -(-len(w) // ncols) + 0.3))
         axs = _grid_axes(fig, len(w), ncols)
         for i, ax in enumerate(axs.flat):
             if i >= len(w): ax.axis('off'); continue
@@ -132,7 +132,7 @@ def plot_filters(model, # a Learner, Run or module
         fig.suptitle(f'{layer}: {tuple(m.weight.shape)}, colour scale ±{v:.2g}', fontsize=9)
     else:
         w = w[:max_out, :max_in]
-        fig, axs = plt.subplots(w.shape[0], w.shape[1], figsize=(w.shape[1] * 0.45, w.shape[0] * 0.45), squeeze=False)
+        fig, axs = plt.subplots(w.shape[0], w.shape[1], figsize=fit_width(w.shape[1] * 0.45, w.shape[0] * 0.45), squeeze=False)
         for o in range(w.shape[0]):
             for i in range(w.shape[1]):
                 axs[o, i].imshow(w[o, i], cmap='RdBu_r', vmin=-v, vmax=v); axs[o, i].set_xticks([]); axs[o, i].set_yticks([])
@@ -148,7 +148,7 @@ def plot_weight_hist(models:dict, # {label: model/Learner/Run}
     "Per-layer histograms of the weights of several models, overlaid on shared bins."
     mods = {k: dict(weight_layers(m)) for k, m in models.items()}
     layers = layers or list(next(iter(mods.values())))
-    fig, axs = plt.subplots(1, len(layers), figsize=(2.6 * len(layers), 2.6), squeeze=False)
+    fig, axs = plt.subplots(1, len(layers), figsize=fit_width(2.6 * len(layers), 2.6), squeeze=False)
     for ax, l in zip(axs[0], layers):
         ws = {k: d[l].weight.detach().float().flatten().cpu().numpy() for k, d in mods.items()}
         v = max(np.abs(w).max() for w in ws.values())
@@ -245,7 +245,7 @@ def embed(model, # a Learner, Run or module
 def plot_embeddings(embs:dict, # {label: Embedding}
                     size:float=3.2, legend:bool=True) -> plt.Figure:
     "Scatter plots of several embeddings side by side, coloured by class, with the silhouette score in the titles."
-    fig, axs = plt.subplots(1, len(embs), figsize=(size * len(embs), size), squeeze=False)
+    fig, axs = plt.subplots(1, len(embs), figsize=fit_width(size * len(embs), size), squeeze=False)
     for ax, (k, e) in zip(axs[0], embs.items()):
         for c in np.unique(e.labels):
             s = e.labels == c
@@ -262,7 +262,7 @@ def plot_thumbnails(e:Embedding, # from `embed`
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(e.coords), min(n, len(e.coords)), replace=False)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = plt.subplots(figsize=fit_width(size, size))
     ax.scatter(e.coords[:, 0], e.coords[:, 1], s=2, c=[plt.get_cmap('tab10')(int(c) % 10) for c in e.labels], alpha=0.3)
     for i in idx:
         im = e.images[i].permute(1, 2, 0).numpy()
@@ -339,7 +339,7 @@ def calibration_table(models:dict, dl, n_bins:int=15) -> pd.DataFrame:
 # %% ../nbs/05_feature_maps.ipynb #0ba5a154
 def plot_confidence(models:dict, dl, n_bins:int=15) -> plt.Figure:
     "Per model: a histogram of the max softmax probability and a reliability diagram, on shared axes."
-    fig, axs = plt.subplots(2, len(models), figsize=(2.6 * len(models), 5), sharex=True, sharey='row', squeeze=False)
+    fig, axs = plt.subplots(2, len(models), figsize=fit_width(2.6 * len(models), 5), sharex=True, sharey='row', squeeze=False)
     edges = np.linspace(0, 1, n_bins + 1)
     for j, (k, m) in enumerate(models.items()):
         p, t = predict(m, dl)

@@ -345,7 +345,7 @@ def cluster_layers(rwc, # layers x epochs (`RWC.table`, `load_rwc`), or a dict {
 def plot_k_selection(res:LayerClusters, # from `cluster_layers`
                     ) -> plt.Figure:
     "PCA scree, K-Means inertia (elbow) and silhouette per K, with the chosen K marked."
-    fig, axs = plt.subplots(1, 3, figsize=(11, 2.8))
+    fig, axs = plt.subplots(1, 3, figsize=fit_width(11, 2.8))
     ev = res.explained; c = np.arange(1, len(ev) + 1)
     axs[0].bar(c, ev, color='C0', alpha=0.7); axs[0].plot(c, np.cumsum(ev), 'k.-', lw=1, label='cumulative')
     axs[0].set(title='PCA scree', xlabel='component', ylabel='explained variance', ylim=(0, 1.05)); axs[0].legend(fontsize=7)
@@ -381,7 +381,7 @@ def plot_rwc_curves(rwc, # layers x epochs, or a dict {run: table}
         if lab.isna().any(): raise RegxError("the clusters were computed on other layers than these curves")
         groups = [(f'cluster {c} ({(lab == c).sum()} layers)', (lab == c).to_numpy()) for c in range(clusters.k)]
     else: groups = [('all layers', np.ones(len(df), bool))]
-    fig, axs = plt.subplots(1, len(groups), figsize=(3.4 * len(groups) + 0.8, 2.9), sharey=True, squeeze=False)
+    fig, axs = plt.subplots(1, len(groups), figsize=fit_width(3.4 * len(groups) + 0.8, 2.9), sharey=True, squeeze=False)
     x = np.asarray(df.columns, dtype=float)
     for ax, (title, m) in zip(axs[0], groups):
         for row, d in zip(df.to_numpy()[m], depth[m]): ax.plot(x, row, color=cm(d), lw=1, alpha=0.8)
@@ -410,7 +410,7 @@ def plot_rwc_heatmap(tables, # {name: layers x epochs table}, or one table
     norm = LogNorm(vmin, vmax) if log else ColorNorm(vmin, vmax)
     hs = [len(t) for t in tables.values()]
     lab = max(len(str(i)) for t in tables.values() for i in t.index)  # room for the layer names
-    fig, axs = plt.subplots(1, len(tables), figsize=((2.1 + 0.055 * lab) * len(tables) + 1, max(2.4, 0.16 * max(hs) + 1)), squeeze=False)
+    fig, axs = plt.subplots(1, len(tables), figsize=fit_width((2.1 + 0.055 * lab) * len(tables) + 1, max(2.4, 0.16 * max(hs) + 1)), squeeze=False)
     for ax, (name, t) in zip(axs[0], tables.items()):
         im = ax.imshow(np.asarray(t, dtype=np.float64), aspect='auto', cmap=cmap, norm=norm, interpolation='nearest')
         step = max(1, len(t) // 24)

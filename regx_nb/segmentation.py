@@ -39,7 +39,7 @@ def show_segmentation(images:torch.Tensor, # (N, C, H, W) in [0, 1]
     "Each image next to its masks, every mask on the same colour map (`seg_cmap`; ignored pixels white), with a legend."
     n, c = len(images), len(vocab)
     cmap = seg_cmap(c).copy(); cmap.set_bad('white')
-    fig, axs = plt.subplots(n, 1 + len(masks), figsize=(cell * (1 + len(masks)), cell * n), squeeze=False)
+    fig, axs = plt.subplots(n, 1 + len(masks), figsize=fit_width(cell * (1 + len(masks)), cell * n), squeeze=False)
     for i in range(n):
         im = images[i].permute(1, 2, 0).cpu().numpy()
         axs[i, 0].imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray', vmin=0, vmax=1)
@@ -459,7 +459,7 @@ def results_table(runs:list) -> pd.DataFrame:
 def plot_seg_curves(runs:dict, # {label: SegRun}
                     metric:str='mean_iou') -> plt.Figure:
     "Validation `metric` per epoch for each run, on shared axes."
-    fig, ax = plt.subplots(figsize=(4.5, 3))
+    fig, ax = plt.subplots(figsize=fit_width(4.5, 3))
     for k, r in runs.items(): ax.plot(r.history['epoch'] + 1, r.history[metric], marker='o', label=k)
     ax.set_xlabel('epoch'); ax.set_ylabel(f'valid {metric}'); ax.grid(alpha=.3); ax.legend(fontsize=8)
     fig.tight_layout()

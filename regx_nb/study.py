@@ -487,7 +487,7 @@ def plot_class_maps(maps:dict, # {label: (R, R) class ids}
     "Class maps on a shared colour per class, small multiples (at most `ncols` per row)."
     from regx_nb.adversarial import total_variation
     labels = list(maps); ncols = min(ncols, len(labels)); nrows = math.ceil(len(labels) / ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(cell * ncols + (1.2 if vocab else 0), cell * nrows + 0.2), squeeze=False)
+    fig, axs = plt.subplots(nrows, ncols, figsize=fit_width(cell * ncols + (1.2 if vocab else 0), cell * nrows + 0.2), squeeze=False)
     cmap = plt.get_cmap('tab10', 10)
     for a, k in zip(axs.flat, labels):
         a.imshow(maps[k], cmap=cmap, vmin=-0.5, vmax=9.5, origin='lower', extent=(-span, span, -span, span), interpolation='nearest')
@@ -642,7 +642,7 @@ def plot_paths(results:pd.DataFrame, # one row per run with `family`, `value`, `
                x:str, y:str, # the two metrics, e.g. 'test_acc' and a robustness column
                xlabel:str|None=None, ylabel:str|None=None, baseline:str='none', ax=None, level:float=0.95) -> plt.Figure:
     "Strength paths: one line per regularizer family through its strengths (labelled), means with their t-intervals in both directions; the baseline as a star."
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.2, 3.3))
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=fit_width(4.2, 3.3))
     ok = results[results.status == 'ok'] if 'status' in results else results
     fams = [f for f, g in ok.groupby('family') if g.value.nunique() > 1]
     for i, f in enumerate(fams):
@@ -901,7 +901,7 @@ def report_paths(st:Study):
     if adv is not None and adv.main_metric in res: pairs.append((adv.main_metric, 'accuracy under PGD'))
     if 'gradcam_relevance_mass' in res: pairs.append(('gradcam_relevance_mass', 'Grad-CAM relevance mass'))
     if not pairs: return
-    fig, axs = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.4), squeeze=False)
+    fig, axs = plt.subplots(1, len(pairs), figsize=fit_width(4.2 * len(pairs), 3.4), squeeze=False)
     for ax, (y, yl) in zip(axs[0], pairs): plot_paths(res, 'test_acc', y, 'test accuracy', yl, st.baseline, ax=ax)
     fig.tight_layout()
     rep.figure(fig, 'paths', 'strength paths: test accuracy against robustness (left) and against Grad-CAM relevance mass (right)')

@@ -192,11 +192,13 @@ def sha256_file(path:str|Path) -> str:
 # %% ../nbs/04_training.ipynb #0532efa3
 class Run:
     "A training run's folder: `spec.json`, `history.csv`, `checkpoint.pth` while training; `model.pth` and `metrics.json` when finished."
-    def __init__(self, path:str|Path): self.path = Path(path); self._model, self._checked = None, None
+    def __init__(self, path:str|Path, # the run folder
+                 device=None, # where `model` loads: default `default_device()` (the GPU when there is one)
+                ): self.path, self.device = Path(path), device; self._model, self._checked = None, None
     @classmethod
-    def load(cls, path:str|Path) -> 'Run':
+    def load(cls, path:str|Path, device=None) -> 'Run':
         "Open a run folder (finished or not) to read its spec, history, metrics and model."
-        r = cls(path)
+        r = cls(path, device)
         if not (r.path/'spec.json').is_file(): raise RegxError(f"{path} is not a run folder: it has no spec.json")
         clean_parts(r.path)
         return r
@@ -297,7 +299,7 @@ class Run:
         return get_model(cfg.pop('name'), **{k: v for k, v in cfg.items() if k in ('n_in', 'n_out', 'dropout', 'bn', 'size', 'stem')})
     @property
     def model(self) -> nn.Module:
-        "The trained model of a finished run, its weights verified against their checksum, in eval mode, on the CPU."
+        "The trained model of a finished run, its weights verified against their checksum, in eval mode, on `default_device(self.device)`."
         if self._model is None:
             if not self.done:
                 o = self.owner
@@ -309,7 +311,7 @@ class Run:
             try: sd = torch.load(self.path/'model.pth', map_location='cpu', weights_only=True)
             except Exception as e: raise CorruptRunError(f"run {self.name} is corrupt: model.pth cannot be read ({e})") from e
             m.load_state_dict(sd)
-            self._model = m.eval()
+            self._model = m.eval().to(default_device(self.device))
         return self._model
     def dls(self, **kw):
         "The run's DataLoaders (same data, split and seed); `kw` overrides `get_dls` arguments."
@@ -670,19 +672,21 @@ def plot_curves(history:pd.DataFrame, # from `load_history`
                ) -> plt.Figure:
     "Train (solid) and valid (dashed) curves, one panel per model × regularizer, on shared axes; thin lines are seeds."
     models = models or _order(history.model); regs = regs or _order(history.reg)
-    fig, axs = plt.subplots(len(models), len(regs), figsize=(2.1 * len(regs) + 0.6, 1.9 * len(models) + 0.5),
-                            sharex=True, sharey=True, squeeze=False)
+    wrap = len(models) == 1 and len(regs) > 5  # one model: the regularizers wrap into rows of 5 panels
+    nr, nc = (-(-len(regs) // 5), 5) if wrap else (len(models), len(regs))
+    fig, axs = plt.subplots(nr, nc, figsize=fit_width(1.7 * nc + 0.6, 1.6 * nr + 0.5), sharex=True, sharey=True, squeeze=False)
+    for a in axs.flat[len(regs) if wrap else nr * nc:]: a.axis('off')
     for i, m in enumerate(models):
         for j, r in enumerate(regs):
-            ax, d = axs[i, j], history[(history.model == m) & (history.reg == r)]
+            ax, d = (axs[j // 5, j % 5] if wrap else axs[i, j]), history[(history.model == m) & (history.reg == r)]
             for ph, ls, c in (('train', '-', 'C0'), ('valid', '--', 'C1')):
                 col = f'{ph}_{metric}'
                 if col not in d: continue
                 for _, g in d.groupby('seed'): ax.plot(g.epoch + 1, g[col], ls, color=c, lw=0.6, alpha=0.5)
                 mean = d.groupby('epoch')[col].mean()
                 ax.plot(mean.index + 1, mean.values, ls, color=c, lw=1.8, label=ph if (i, j) == (0, 0) else None)
-            if i == 0: ax.set_title(r, fontsize=9)
-            if j == 0: ax.set_ylabel(f'{m}\n{metric}', fontsize=8)
+            if i == 0: ax.set_title(r, fontsize=8)
+            if j == 0 or (wrap and j % 5 == 0): ax.set_ylabel(f'{m}\n{metric}', fontsize=8)
             ax.tick_params(labelsize=7); ax.grid(alpha=0.3)
     for ax in axs[-1]: ax.set_xlabel('epoch', fontsize=8)
     axs[0, 0].legend(fontsize=7)
@@ -696,7 +700,7 @@ def plot_results(results:pd.DataFrame, # from `load_results`
     "Bars of each metric per regularizer (grouped by model): mean over seeds, error bars = std, dots = seeds."
     ok = results[results.status == 'ok']
     models, regs = _order(ok.model), _order(ok.reg)
-    fig, axs = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2))
+    fig, axs = plt.subplots(1, len(metrics), figsize=fit_width(4.2 * len(metrics), 3.2))
     w = 0.8 / len(models)
     for ax, met in zip(np.atleast_1d(axs), metrics):
         for k, m in enumerate(models):

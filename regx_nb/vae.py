@@ -676,7 +676,7 @@ def plot_area(models:dict, # {label: Learner or model}
     x = check_images(x).cpu(); m2 = torch.as_tensor(mask).float()
     vmax = {meth: max(maps[k, meth].abs().max().item() for k in models) or 1. for meth in methods}
     cols = ['input'] + [f'{k}\n{c}' for k in models for c in ('reconstruction', *methods)]
-    fig, axs = plt.subplots(len(x), len(cols), figsize=(len(cols) * size, len(x) * size + 0.4), squeeze=False)
+    fig, axs = plt.subplots(len(x), len(cols), figsize=fit_width(len(cols) * size, len(x) * size + 0.4), squeeze=False)
     for i in range(len(x)):
         panels = [(x[i, 0], 'gray', 1.)]
         for k, mdl in models.items():

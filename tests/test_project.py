@@ -24,3 +24,45 @@ def test_nbdev3_config():
     assert not (ROOT / 'settings.ini').exists()
     for wf in (ROOT / '.github' / 'workflows').glob('*.y*ml'):
         assert not re.search(r'nbdev_[a-z]', wf.read_text()), f'{wf.name} uses an nbdev 2 command'
+
+def _outputs():
+    import json
+    for p in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for i, c in enumerate(json.loads(p.read_text())['cells']):
+            for o in c.get('outputs', []):
+                yield p.name, i, c, o
+
+def _text(o) -> str:
+    d = o.get('data', {})
+    return ''.join(o.get('text', '')) + ''.join(d.get('text/plain', '')) + ''.join(d.get('text/html', '')) + ''.join(d.get('text/markdown', ''))
+
+def test_committed_outputs_are_clean():
+    "What the docs site shows: no warnings, no machine paths, no empty outputs, no truncated tables, no errors."
+    bad = []
+    for nb, i, c, o in _outputs():
+        t = _text(o)
+        if o.get('output_type') == 'error': bad.append((nb, i, 'an error'))
+        if o.get('name') == 'stderr' or re.search(r'\w*Warning:|warnings\.warn', t): bad.append((nb, i, 'a warning'))
+        if re.search(r'/root/|/work/|/home/\w|/tmp/|site-packages|/Users/', t): bad.append((nb, i, 'a machine path'))
+        if o.get('output_type') in ('stream', 'display_data', 'execute_result') and not t.strip() and not any(k.startswith('image/') for k in o.get('data', {})):
+            bad.append((nb, i, 'an empty output'))
+        if re.search(r'<td>\.\.\.</td>|<th>\.\.\.</th>|\n\.\.\.\s|\[\d+ rows x \d+ columns\]', t): bad.append((nb, i, 'a truncated table'))
+    assert not bad, bad
+
+def test_every_lab_pins_the_package_version():
+    spec = importlib.util.spec_from_file_location('bump_version', ROOT / 'tools' / 'bump_version.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    pins = mod.pins()
+    assert len(pins) >= 12 and set(pins.values()) == {mod.version()}, pins
+    assert 'git+https://github.com/regx-nb/regx_nb@v' in (ROOT / 'nbs' / '00_core.ipynb').read_text()  # a tag, never main
+
+def test_notebook_figures_fit_the_column():
+    "Figures sized for the docs' ~850 px column: none wider than 900 px as stored."
+    import base64, struct
+    wide = []
+    for nb, i, c, o in _outputs():
+        png = o.get('data', {}).get('image/png')
+        if png:
+            w = struct.unpack('>I', base64.b64decode(png[:64])[16:20])[0]
+            if w > 900: wide.append((nb, i, w))
+    assert not wide, wide

@@ -101,3 +101,11 @@ def test_epochlog_segmentation_ignores_255_pixels():
     cb.acc = {}; cb.learn = SimpleNamespace(yb=(y2,), pred=p2, loss=torch.tensor(0.5), training=False, epoch=0)
     cb.after_batch()
     assert cb.acc['valid']['n'] == 3 and float(cb.acc['valid']['correct']) == 2.
+
+def test_run_model_loads_on_the_default_device_or_the_one_asked_for(tmp_path):
+    "A GPU runtime loads finished runs on the GPU (the device of the data loaders); the device can be chosen."
+    from regx_nb.core import default_device, module_device
+    r = train_run(dict(epochs=1, n_train=64, bs=32), tmp_path)
+    assert module_device(Run(r.path).model) == default_device()
+    assert module_device(Run(r.path, device='meta').model).type == 'meta'  # any device: meta stands in for a GPU here
+    assert module_device(Run.load(r.path, device='meta').model).type == 'meta'
