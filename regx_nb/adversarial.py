@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/adversarial.html.md"""
 
 # %% ../nbs/09_adversarial.ipynb #7f47bf14
 from __future__ import annotations
-import math, time
+import math, time, warnings
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd

@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/gradcam.html.md"""
 
 # %% ../nbs/06_gradcam.ipynb #a2d71367
 from __future__ import annotations
-import copy, warnings
+import copy, textwrap, warnings
 import numpy as np
 import pandas as pd
 import torch
@@ -235,6 +235,7 @@ def attribute(model, # a Learner, Run or module
             # captum says it switched on requires_grad for the inputs, which is what the methods need: not worth a warning
             warnings.filterwarnings('ignore', message='Input Tensor .* did not already require gradients')
             warnings.filterwarnings('ignore', message='Setting forward, backward hooks and attributes on non-linear')  # DeepLift: it removes them after
+            warnings.filterwarnings('ignore', message='Setting backward hooks on ReLU activations')  # guided backprop: likewise
             if seed is not None: torch.manual_seed(seed)
             a = fn(m, x, t, lmod, **kw)
     finally: model.train(was)
@@ -274,11 +275,12 @@ def compare(models:dict, # {label: model/Learner/Run}
                            alpha=0.7 if overlay else 1., interpolation='nearest')
             conf, pred = preds[k][0][i].item(), preds[k][1][i].item()
             ax.set_title(f"{vocab[pred] if vocab else pred} {conf:.2f}", fontsize=6, pad=2)
-            if i == 0: ax.text(0.5, 1.35, f'{k}\n{me}', transform=ax.transAxes, ha='center', va='bottom', fontsize=7)
+            if i == 0: ax.text(0.5, 1.35, k + '\n' + me.replace('_', '\n'), transform=ax.transAxes, ha='center', va='bottom', fontsize=7)  # long names wrapped
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
-    fig.text(0.01, 0.005, 'one colour scale per method, shared by all models: ' +
-             ', '.join(f"{me} {'±' if me in SIGNED else '0..'}{vmax[me]:.2g}" for me in methods), fontsize=7)
-    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
+    note = textwrap.fill('one colour scale per method, shared by all models: ' +
+                         ', '.join(f"{me} {'±' if me in SIGNED else '0..'}{vmax[me]:.2g}" for me in methods), int(fig.get_figwidth() * 17))
+    fig.text(0.01, 0.005, note, fontsize=7, va='bottom')  # wrapped to the figure's width
+    fig.tight_layout(rect=(0, 0.01 + 0.13 * (note.count('\n') + 1) / fig.get_figheight(), 1, 0.97))
     return fig
 
 # %% ../nbs/06_gradcam.ipynb #dfe6c02a
@@ -290,9 +292,9 @@ def gradcam_layers(model, images:torch.Tensor, layers:list|None=None, targets=No
     maps = {l: attribute(m, images, targets, 'gradcam', l) for l in layers}
     fig, axs = plt.subplots(len(images), len(layers) + 1, figsize=fit_width(cell * (len(layers) + 1), cell * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(images):
-        axs[i, 0].imshow(img.permute(1, 2, 0).mean(-1).cpu(), cmap='gray', vmin=0, vmax=1)
+        axs[i, 0].imshow(img.permute(1, 2, 0).mean(-1).cpu().numpy(), cmap='gray', vmin=0, vmax=1)
         for j, l in enumerate(layers, 1):
-            axs[i, j].imshow(maps[l][i, 0], cmap='inferno', vmin=0, vmax=maps[l].max().item() or 1)
+            axs[i, j].imshow(maps[l][i, 0].numpy(), cmap='inferno', vmin=0, vmax=maps[l].max().item() or 1)
             if i == 0: axs[i, j].set_title(f"{l}\n{info['shapes'][l][1]}x{info['shapes'][l][2]}", fontsize=7)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()

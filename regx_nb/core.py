@@ -17,7 +17,7 @@ from torch import nn
 __all__ = ['RegxError', 'UnknownNameError', 'DataUnavailableError', 'TrainingDiverged', 'default_device', 'seed_everything',
            'quick', 'sized', 'regx_home', 'short_path', 'fit_width', 'pbar', 'Registry', 'atomic_write', 'save_json',
            'load_json', 'save_torch', 'pid_alive', 'lock_stale_after', 'clean_parts', 'FolderLock', 'current_job_id',
-           'describe_owner', 'safe_extract', 'get_module', 'unwrap', 'module_device', 'check_images']
+           'describe_owner', 'safe_extract', 'get_module', 'unwrap', 'module_device', 'check_images', 'check_exercise']
 
 # %% ../nbs/00_core.ipynb #af38f613
 # fastai decorates a few helpers with `torch.jit.script` at import time, which recent PyTorch reports as
@@ -407,3 +407,14 @@ def check_images(x:torch.Tensor, # a batch (N, C, H, W), or one image (C, H, W)
         if lo < -1e-4 or hi > 1 + 1e-4:
             raise RegxError(f"{name} must be pixels in [0, 1] (the models normalize inside), got values in [{lo:.3g}, {hi:.3g}]")
     return x
+
+# %% ../nbs/00_core.ipynb #57727859
+def check_exercise(title:str, # the exercise, as the lesson names it
+                   check:Callable, # runs the student's answer and asserts what it must give
+                  ) -> None:
+    "Run an exercise's check and print the outcome: ✓ when it passes, a hint while the answer is a stub (`NotImplementedError`); under the tests a stub fails."
+    try: check()
+    except NotImplementedError:
+        if quick(): raise RegxError(f"{title}: the reference solution is missing (under tests every exercise is solved)")
+        print(f"{title}: not done yet. Write your answer in its cell, run it, then run this check again."); return
+    print(f"{title}: ✓ correct")

@@ -231,7 +231,7 @@ class DataSource:
                 if res is not None: return res
                 err = 'the download did not contain the expected files'
             except RegxError as e: err = str(e)
-        where = '\n  '.join(str(c) for c in self.candidates())
+        where = '\n  '.join(short_path(c) for c in self.candidates())
         raise DataUnavailableError(
             f"dataset {self.name!r} is not on this machine and could not be downloaded ({err}).\n"
             f"It needs {self.files}. {self.how}\nPut the files in one of these folders (set REGX_DATA to add one):\n  {where}")

@@ -83,7 +83,7 @@ def plot_feature_maps(model, # a Learner, Run or module
         a = a[0, :max_channels]; lo, hi = a.min().item(), a.max().item()
         axs = _grid_axes(sf, len(a), ncols)
         for i, ax in enumerate(axs.flat):
-            if i < len(a): ax.imshow(a[i], cmap='viridis', vmin=lo, vmax=hi, interpolation='nearest')
+            if i < len(a): ax.imshow(a[i].numpy(), cmap='viridis', vmin=lo, vmax=hi, interpolation='nearest')
             else: ax.axis('off')
         sf.suptitle(f"{name} ({types[name]}): {tuple(a.shape[1:])} x {acts[name].shape[1]} channels, scale [{lo:.2g}, {hi:.2g}]", fontsize=8)
     return fig
@@ -114,12 +114,14 @@ def plot_filters(model, # a Learner, Run or module
                  max_out:int=32, # output channels (rows for deeper layers)
                  max_in:int=8, # input channels shown for deeper layers
                  ncols:int=16,
+                 vmax:float|None=None, # the colour scale ±vmax (default: this layer's largest |w|); share it to compare models
+                 label:str='', # the model's name, shown in the title
                 ) -> plt.Figure:
     "Kernels of a convolution on a symmetric colour scale: images for a first layer, out × in grids for deeper ones."
     m = get_layer(model, layer)
     if not isinstance(m, nn.Conv2d): raise RegxError(f"{layer!r} is a {type(m).__name__}; plot_filters needs a Conv2d (see conv_layers(model))")
     w = m.weight.detach().float().cpu()
-    v = w.abs().max().item()
+    v = vmax or w.abs().max().item()
     if w.shape[1] in (1, 3) and conv_layers(model)[0] == layer:  # the first layer looks at pixels: show kernels as images
         w = w[:max_out]
         fig = plt.figure(figsize=fit_width(ncols * 0.55, 0.6 * -(-len(w) // ncols) + 0.3))
@@ -129,14 +131,14 @@ def plot_filters(model, # a Learner, Run or module
             k = w[i]
             if k.shape[0] == 3: ax.imshow(((k / v + 1) / 2).permute(1, 2, 0).clamp(0, 1))
             else: ax.imshow(k[0], cmap='RdBu_r', vmin=-v, vmax=v)
-        fig.suptitle(f'{layer}: {tuple(m.weight.shape)}, colour scale ±{v:.2g}', fontsize=9)
+        fig.suptitle(f"{label + ', ' if label else ''}{layer}: {tuple(m.weight.shape)}, colour scale ±{v:.2g}", fontsize=9)
     else:
         w = w[:max_out, :max_in]
         fig, axs = plt.subplots(w.shape[0], w.shape[1], figsize=fit_width(w.shape[1] * 0.45, w.shape[0] * 0.45), squeeze=False)
         for o in range(w.shape[0]):
             for i in range(w.shape[1]):
                 axs[o, i].imshow(w[o, i], cmap='RdBu_r', vmin=-v, vmax=v); axs[o, i].set_xticks([]); axs[o, i].set_yticks([])
-        fig.suptitle(f'{layer}: first {w.shape[0]} outputs x {w.shape[1]} inputs of {tuple(m.weight.shape)}, ±{v:.2g}', fontsize=8)
+        fig.suptitle(f"{label + ', ' if label else ''}{layer}: first {w.shape[0]} outputs x {w.shape[1]} inputs of {tuple(m.weight.shape)}, ±{v:.2g}", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -245,14 +247,18 @@ def embed(model, # a Learner, Run or module
 def plot_embeddings(embs:dict, # {label: Embedding}
                     size:float=3.2, legend:bool=True) -> plt.Figure:
     "Scatter plots of several embeddings side by side, coloured by class, with the silhouette score in the titles."
-    fig, axs = plt.subplots(1, len(embs), figsize=fit_width(size * len(embs), size), squeeze=False)
-    for ax, (k, e) in zip(axs[0], embs.items()):
+    nc = min(3, len(embs)); nr = -(-len(embs) // nc)
+    fig, axs = plt.subplots(nr, nc, figsize=fit_width(size * nc, size * nr + (0.5 if legend else 0)), squeeze=False)
+    for a in axs.flat[len(embs):]: a.axis('off')
+    for ax, (k, e) in zip(axs.flat, embs.items()):
         for c in np.unique(e.labels):
             s = e.labels == c
             ax.scatter(e.coords[s, 0], e.coords[s, 1], s=4, color=plt.get_cmap('tab10')(int(c) % 10), label=e.vocab[int(c)])
-        ax.set_title(f'{k}\nsilhouette {e.silhouette():.3f}', fontsize=9); ax.set_xticks([]); ax.set_yticks([])
-    if legend: axs[0, -1].legend(fontsize=6, markerscale=2.5, loc='center left', bbox_to_anchor=(1, 0.5))
-    fig.tight_layout()
+        ax.set_title(f'{k}\nsilhouette {e.silhouette():.3f}', fontsize=8); ax.set_xticks([]); ax.set_yticks([])
+    if legend:  # one legend for all panels, below them, in readable type
+        h, l = axs.flat[0].get_legend_handles_labels()
+        fig.legend(h, l, loc='lower center', ncol=5, fontsize=7, markerscale=2.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.5 / (size * nr + 0.5) + 0.05 if legend else 0, 1, 1))
     return fig
 
 # %% ../nbs/05_feature_maps.ipynb #743f339c

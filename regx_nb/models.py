@@ -92,7 +92,7 @@ def _start(n_in): return OrderedDict(norm=Normalize(n_in=n_in))
 
 @MODELS.register('simple_cnn')
 def simple_cnn(n_in=1, n_out=10, dropout=0., bn=False, size=28):
-    "3 conv (32-64-128, 3x3, max-pool) + 3 linear (256-128-out): the small CNN of the reg-explain study."
+    "3 conv (32-64-128, 3x3, max-pool) + 3 linear (256-128-out): the small CNN of a student project on regularization and explainability."
     l = _start(n_in)
     for i, (cin, cout) in enumerate([(n_in, 32), (32, 64), (64, 128)], 1): _conv_block(l, i, cin, cout, 3, 1, bn)
     return KitCNN(_head(l, n_in, size, [256, 128], n_out, dropout, bn), name='simple_cnn', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)

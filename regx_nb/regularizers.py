@@ -312,9 +312,14 @@ class LabelSmoothing(Regularizer):
     order = 15  # replaces the data loss before the penalties (order 20) are added to it
     # (the number of outputs is checked on the first batch by `label_smoothing_loss`: no extra batch is drawn, which would
     # change the data order of a resumed run and fails on the distributed loaders of `distrib_ctx`)
-    def before_fit(self): self.n_classes = self.learn.dls.c
+    def before_fit(self): self.n_cls = self.learn.dls.c  # (not `n_classes`: a segmentation model has that attribute)
     def after_loss(self):
-        if self.training: self.learn.loss_grad = label_smoothing_loss(self.pred, self.yb[0], self.n_classes, self.params['eps'])
+        if not self.training: return
+        pred, y = self.pred, self.yb[0]
+        if pred.dim() > 2:  # segmentation: every scored pixel is a prediction (pixels labelled 255 are not scored)
+            pred, y = pred.movedim(1, -1).reshape(-1, pred.shape[1]), y.reshape(-1)
+            keep = y != 255; pred, y = pred[keep], y[keep]
+        self.learn.loss_grad = label_smoothing_loss(pred, y, self.n_cls, self.params['eps'])
 
 # %% ../nbs/03_regularizers.ipynb #1c83cfe3
 @_register

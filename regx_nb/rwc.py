@@ -409,14 +409,19 @@ def plot_rwc_heatmap(tables, # {name: layers x epochs table}, or one table
     vmin = ok.min() if vmin is None else vmin; vmax = ok.max() if vmax is None else vmax
     norm = LogNorm(vmin, vmax) if log else ColorNorm(vmin, vmax)
     hs = [len(t) for t in tables.values()]
+    same = all(list(t.index) == list(next(iter(tables.values())).index) for t in tables.values())  # one set of layer names: label the first panel only
     lab = max(len(str(i)) for t in tables.values() for i in t.index)  # room for the layer names
-    fig, axs = plt.subplots(1, len(tables), figsize=fit_width((2.1 + 0.055 * lab) * len(tables) + 1, max(2.4, 0.16 * max(hs) + 1)), squeeze=False)
-    for ax, (name, t) in zip(axs[0], tables.items()):
+    nc = min(4, len(tables)); nr = -(-len(tables) // nc)
+    w = (1.9 + (0 if same else 0.055 * lab)) * nc + 0.055 * lab + 1
+    fig, axs = plt.subplots(nr, nc, figsize=fit_width(w, nr * max(2.2, 0.15 * max(hs) + 0.9)), squeeze=False)
+    for a in axs.flat[len(tables):]: a.axis('off')
+    for k, (ax, (name, t)) in enumerate(zip(axs.flat, tables.items())):
         im = ax.imshow(np.asarray(t, dtype=np.float64), aspect='auto', cmap=cmap, norm=norm, interpolation='nearest')
         step = max(1, len(t) // 24)
-        ax.set_yticks(range(0, len(t), step)); ax.set_yticklabels([str(i) for i in list(t.index)[::step]], fontsize=6)
-        cols = list(t.columns); cstep = max(1, len(cols) // 10)
+        ax.set_yticks(range(0, len(t), step))
+        ax.set_yticklabels([str(i) for i in list(t.index)[::step]] if (not same or k % nc == 0) else [], fontsize=6)
+        cols = list(t.columns); cstep = max(1, len(cols) // 8)
         ax.set_xticks(range(0, len(cols), cstep)); ax.set_xticklabels(cols[::cstep], fontsize=7)
-        ax.set_title(str(name), fontsize=9); ax.set_xlabel(t.columns.name or 'epoch', fontsize=8)
-    fig.colorbar(im, ax=axs[0].tolist(), fraction=0.03, pad=0.02).set_label('RWC' + (' (log scale)' if log else ''), fontsize=8)
+        ax.set_title(str(name), fontsize=8); ax.set_xlabel(t.columns.name or 'epoch', fontsize=7)
+    fig.colorbar(im, ax=axs.ravel().tolist(), fraction=0.03, pad=0.02).set_label('RWC' + (' (log scale)' if log else ''), fontsize=8)
     return fig

@@ -19,6 +19,7 @@ from .data import get_dls, ImageSet, TensorDL, RegxDataLoaders, DataSource, imag
 from .models import Normalize, IMAGENET_STATS, vgg_features, find_weights, load_pretrained, n_params
 from .attribution import AreaTarget, attribute, relevance_mass
 from .training import make_learner, runs_root
+from .regularizers import as_regularizers, reg_tag
 from fastai.learner import Learner
 from fastai.metrics import Metric
 from fastai.losses import CrossEntropyLossFlat
@@ -28,8 +29,8 @@ __all__ = ['SEG_KEYS', 'ENCODERS', 'VARIANTS', 'VOC_CLASSES', 'SEG_SOURCES', 'SE
            'confusion_matrix', 'metrics_from_confusion', 'seg_metrics', 'class_table', 'SegMetric', 'seg_metric_list',
            'boundary_band', 'bilinear_kernel', 'bilinear_upsampler', 'upsample_scores', 'FCN', 'linear_to_conv',
            'load_fcn_pretrained', 'fcn_table', 'seg_learner', 'predict_masks', 'evaluate_seg', 'SegRun', 'train_fcn',
-           'results_table', 'plot_seg_curves', 'area_cam', 'voc_palette', 'read_mask', 'read_voc_folder',
-           'read_camvid_folder', 'arrays_dls', 'seg_dls']
+           'results_table', 'plot_seg_curves', 'voc_palette', 'read_mask', 'read_voc_folder', 'read_camvid_folder',
+           'arrays_dls', 'seg_dls', 'area_cam']
 
 # %% ../nbs/08_segmentation.ipynb #755d8f26
 def show_segmentation(images:torch.Tensor, # (N, C, H, W) in [0, 1]
@@ -39,7 +40,8 @@ def show_segmentation(images:torch.Tensor, # (N, C, H, W) in [0, 1]
     "Each image next to its masks, every mask on the same colour map (`seg_cmap`; ignored pixels white), with a legend."
     n, c = len(images), len(vocab)
     cmap = seg_cmap(c).copy(); cmap.set_bad('white')
-    fig, axs = plt.subplots(n, 1 + len(masks), figsize=fit_width(cell * (1 + len(masks)), cell * n), squeeze=False)
+    W, H = fit_width(cell * (1 + len(masks)) + 1.4, cell * n)  # (1.4 in on the right for the legend)
+    fig, axs = plt.subplots(n, 1 + len(masks), figsize=(W, H), squeeze=False)
     for i in range(n):
         im = images[i].permute(1, 2, 0).cpu().numpy()
         axs[i, 0].imshow(im[..., 0] if im.shape[-1] == 1 else im, cmap='gray', vmin=0, vmax=1)
@@ -50,8 +52,8 @@ def show_segmentation(images:torch.Tensor, # (N, C, H, W) in [0, 1]
     if n: axs[0, 0].set_title('image', fontsize=9)
     for a in axs.flat: a.set_xticks([]); a.set_yticks([])
     from matplotlib.patches import Patch
-    fig.legend(handles=[Patch(color=cmap(k), label=v) for k, v in enumerate(vocab)], loc='center left', bbox_to_anchor=(1, 0.5), fontsize=8, frameon=False)
-    fig.tight_layout(pad=0.3)
+    fig.legend(handles=[Patch(color=cmap(k), label=v) for k, v in enumerate(vocab)], loc='center right', fontsize=8, frameon=False)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1 - 1.4 / W, 1))
     return fig
 
 # %% ../nbs/08_segmentation.ipynb #fed2aeee
@@ -414,6 +416,7 @@ def train_fcn(dls, # segmentation DataLoaders (`seg_dls`)
               epochs:int=5, lr:float=3e-3, seed:int=0,
               root:str|Path|None=None, # default: `runs_root('segmentation')` (a fresh temporary folder in quick mode)
               init_from:SegRun|None=None, # start from a coarser run's weights (Long et al.'s staged 32s -> 16s -> 8s training)
+              reg=None, # regularizers as for `make_learner`, e.g. 'l2:lam=1e-4' or 'label_smoothing' (dropout: pass `dropout=`)
               progress:bool=False, # show fastai's progress bars
               **model_kw, # more `FCN` options: pretrained, fc_dim, widths, dropout...
              ) -> SegRun:
@@ -423,14 +426,14 @@ def train_fcn(dls, # segmentation DataLoaders (`seg_dls`)
     cfg = dict(model=model.config, epochs=epochs, lr=lr, seed=seed,
                data=dict(name=dls.name, options=getattr(dls, 'options', {}), size=list(dls.size), n_train=len(dls.train.dataset),
                          n_valid=len(dls.valid.dataset), n_test=len(dls.test.dataset)),
-               init_from=None if init_from is None else init_from.path.name)
+               init_from=None if init_from is None else init_from.path.name, **({'reg': [r.spec() for r in as_regularizers(reg)]} if reg else {}))
     h = hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    folder = Path(root or runs_root('segmentation'))/f"fcn{variant}-{encoder}-e{epochs}-s{seed}-{h}"
+    folder = Path(root or runs_root('segmentation'))/f"fcn{variant}-{encoder}-{reg_tag(reg) if reg else 'none'}-e{epochs}-s{seed}-{h}"
     if (folder/'metrics.json').is_file(): return SegRun(folder)
     if init_from is not None:
         own = model.state_dict()
         model.load_state_dict({**own, **{k: v for k, v in init_from.model.state_dict().items() if k in own and v.shape == own[k].shape}})
-    learn = seg_learner(dls, model, lr=lr, seed=seed)
+    learn = seg_learner(dls, model, lr=lr, seed=seed, cbs=as_regularizers(reg) if reg else None)
     t0 = time.perf_counter()
     if progress: learn.fit_one_cycle(epochs, lr)
     else:
@@ -464,28 +467,6 @@ def plot_seg_curves(runs:dict, # {label: SegRun}
     ax.set_xlabel('epoch'); ax.set_ylabel(f'valid {metric}'); ax.grid(alpha=.3); ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-# %% ../nbs/08_segmentation.ipynb #faefb223
-def area_cam(model, # a FCN, Learner or `SegRun`
-             x:torch.Tensor, # one image (1, C, H, W) or (C, H, W) in [0, 1]
-             cls:int, # the class whose region is explained
-             region:torch.Tensor|None=None, # (H, W) 0/1 mask; default: the pixels the model predicts as `cls`
-             layer:str|None=None, # Grad-CAM layer (default: the stride-8 features, `model.layer_name('pool3')`)
-             method:str='gradcam', # any `attribute` method
-            ) -> tuple:
-    "(map (1, 1, H, W), region (H, W)): which input pixels made the model score `cls` over `region`, via `AreaTarget(region, channel=cls)`."
-    m = get_module(model)
-    x = check_images(x)
-    if len(x) != 1: raise RegxError(f"area_cam explains one image at a time, got {len(x)}")
-    if not isinstance(cls, (int, np.integer)) or not 0 <= cls < m.n_classes: raise RegxError(f"cls must be a class id in 0..{m.n_classes - 1}, got {cls!r}")
-    pred = predict_masks(m, x)[0]
-    if region is None:
-        region = pred == cls
-        if not region.any(): raise RegxError(f"the model predicts no pixel of class {cls} in this image; it predicts {sorted(pred.unique().tolist())}")
-    region = torch.as_tensor(region).float()
-    if region.shape != x.shape[-2:]: raise RegxError(f"region must be (H, W) = {tuple(x.shape[-2:])}, got {tuple(region.shape)}")
-    if method in ('gradcam', 'guided_gradcam') and layer is None: layer = m.layer_name('pool3')
-    return attribute(m, x, AreaTarget(region, channel=int(cls)), method=method, layer=layer), region
 
 # %% ../nbs/08_segmentation.ipynb #8cd42138
 VOC_CLASSES = ['background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
@@ -671,3 +652,25 @@ def seg_dls(name:str='fashion_scenes', # 'fashion_scenes' (synthetic, offline), 
     if name not in SEG_SOURCES: raise UnknownNameError(f"unknown segmentation dataset {name!r}; known: {', '.join(SEG_DATASETS)}")
     raw = SEG_SOURCES[name].load(download, image_size=128 if image_size is None else image_size, max_items=max_items)
     return arrays_dls(raw, bs=bs, n_train=n_train, seed=seed, device=device, name=name)
+
+# %% ../nbs/08_segmentation.ipynb #faefb223
+def area_cam(model, # a FCN, Learner or `SegRun`
+             x:torch.Tensor, # one image (1, C, H, W) or (C, H, W) in [0, 1]
+             cls:int, # the class whose region is explained
+             region:torch.Tensor|None=None, # (H, W) 0/1 mask; default: the pixels the model predicts as `cls`
+             layer:str|None=None, # Grad-CAM layer (default: the stride-8 features, `model.layer_name('pool3')`)
+             method:str='gradcam', # any `attribute` method
+            ) -> tuple:
+    "(map (1, 1, H, W), region (H, W)): which input pixels made the model score `cls` over `region`, via `AreaTarget(region, channel=cls)`."
+    m = get_module(model)
+    x = check_images(x)
+    if len(x) != 1: raise RegxError(f"area_cam explains one image at a time, got {len(x)}")
+    if not isinstance(cls, (int, np.integer)) or not 0 <= cls < m.n_classes: raise RegxError(f"cls must be a class id in 0..{m.n_classes - 1}, got {cls!r}")
+    pred = predict_masks(m, x)[0]
+    if region is None:
+        region = pred == cls
+        if not region.any(): raise RegxError(f"the model predicts no pixel of class {cls} in this image; it predicts {sorted(pred.unique().tolist())}")
+    region = torch.as_tensor(region).float()
+    if region.shape != x.shape[-2:]: raise RegxError(f"region must be (H, W) = {tuple(x.shape[-2:])}, got {tuple(region.shape)}")
+    if method in ('gradcam', 'guided_gradcam') and layer is None: layer = m.layer_name('pool3')
+    return attribute(m, x, AreaTarget(region, channel=int(cls)), method=method, layer=layer), region

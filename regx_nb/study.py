@@ -122,6 +122,7 @@ class Report:
                  title:str='regx_nb study'):
         self.folder, self.title = Path(folder), title
         self.sections, self.findings, self.verdicts, self.meta, self.answers = [], [], [], {}, {}
+        self.numbers = []  # one dict per comparison behind a finding: reg, metric, what, mean, base_mean, diff, lo, hi, verdict
     def section(self, heading:str, intro:str=''):
         "Start a section (what follows goes into it)."
         self.sections.append(dict(heading=heading, blocks=[]))
@@ -187,9 +188,14 @@ class Report:
         out.append(_SORT_JS + "</body></html>")
         return '\n'.join(out)
     def write(self) -> Path:
-        "Write `index.html` (atomically) and return its path."
+        "Write `index.html` and `summary.json` (the summary as data: headlines, findings, answers), atomically; return the page's path."
         p = self.folder/'index.html'
         with atomic_write(p, 'w') as f: f.write(self.to_html())
+        regs = list(dict.fromkeys(r for r, _ in self.findings))
+        save_json(dict(title=self.title, meta={k: str(v) for k, v in self.meta.items()}, answers=self.answers,
+                       headlines={r: self.headline(r) for r in regs if any(rr == r for rr, _, _ in self.verdicts)},
+                       findings=[[r, t] for r, t in self.findings], verdicts=[list(v) for v in self.verdicts], numbers=self.numbers),
+                  self.folder/'summary.json')
         return p
 
 # %% ../nbs/11_study.ipynb #85602f31
@@ -308,6 +314,11 @@ class AccuracyAnalysis(Analysis):
         rep = st.report.section('Accuracy, convergence, gap and cost',
             'Mean ± std over seeds. gap = train accuracy − validation accuracy (both on the weights the run ended with); '
             'time per epoch on the machine that trained the run.')
+        plain = [c for c in st.configs if c['family'] != 'none' and '(' not in c['label'] and any(len(d) > 1 for d in c['reg'])]
+        if plain:  # a label names only what differs from the defaults: say what the defaults were
+            rep.text('Labels name the parameters that differ from the defaults: ' + '; '.join(
+                f"{c['label']} is " + ' + '.join(d['name'] + (f"({', '.join(f'{k}={v}' for k, v in d.items() if k != 'name')})" if len(d) > 1 else '')
+                                                 for d in c['reg']) for c in plain) + '.')
         res = st.ok_results
         base = res[res.reg == st.baseline]
         rep.text(f"Baseline ({st.baseline}) test accuracy: {base.test_acc.mean():.3f} ± {base.test_acc.std():.3f} over {len(base)} runs"
@@ -738,13 +749,17 @@ class Study:
         self.comparisons[table] = c
         if findings:
             for (m, r, met), row in c.iterrows():
-                if r != self.baseline: self.report.finding(self.tag(m, r), describe(row, whats[met], _fmt(met), self.baseline, self.level), whats[met], row['verdict'])
+                if r == self.baseline: continue
+                self.report.finding(self.tag(m, r), describe(row, whats[met], _fmt(met), self.baseline, self.level), whats[met], row['verdict'])
+                f = _fmt(met)
+                self.report.numbers.append(dict(reg=self.tag(m, r), metric=met, what=whats[met], **{k: row[k] for k in ('mean', 'base_mean', 'diff', 'lo', 'hi', 'n', 'verdict')},
+                                                text=f"{row['diff']:+{f}} [{row['lo']:+{f}}, {row['hi']:+{f}}]"))  # as the report writes it
         self.report.figure(plot_forest(c, whats, self.baseline, self.level), f'forest_{table}',
                            f'{table}: difference to {self.baseline} per regularizer, paired by seed, {self.level:.0%} t-interval; '
                            'filled: the Holm-corrected verdict is higher or lower')
         return c
 
-def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.4f' if metric.startswith('rwc') or metric == 'jacobian_norm2' else '.3f'
+def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.1f' if metric == 'jacobian_norm2' else '.4f' if metric.startswith('rwc') else '.3f'
 
 # %% ../nbs/11_study.ipynb #1bf51181
 DEFAULT_REGS = ('none', 'l1:lam=1e-4', 'l2:lam=1e-4,1e-3,1e-2', 'jacobian', 'confidence_penalty', 'label_smoothing', 'dropout', 'batchnorm')
@@ -856,16 +871,24 @@ def _module_code() -> str:
     spec = importlib.util.find_spec('regx_nb.study')
     return Path(spec.origin).read_text(encoding='utf-8') if spec and spec.origin else ''
 
+_CODE_AT_IMPORT = _module_code()  # the code this process runs, even if the file changes while it trains
+
 def _report_digest(st:Study) -> str:
     "What the report is a function of: the results, the analyses' parameters, the study's settings and this module's code."
-    parts = [st.results.to_csv(index=False), repr(st.analyses), repr(getattr(st, 'config', None)), _module_code()]
+    parts = [st.results.to_csv(index=False), repr(st.analyses), repr(getattr(st, 'config', None)), _CODE_AT_IMPORT]
     return hashlib.sha1('\n'.join(parts).encode()).hexdigest()
 
 def write_report(st:Study, progress:bool=True) -> Path:
     "Aggregate the kept numbers into `results.csv` and the report (nothing is trained or measured here; an unchanged report is not redrawn)."
     t0 = time.perf_counter()
     digest, page = _report_digest(st), st.report.folder/'index.html'
-    if page.is_file() and (st.report.folder/'digest.txt').is_file() and (st.report.folder/'digest.txt').read_text() == digest:
+    kept = [page, st.report.folder/'summary.json', st.report.folder/'comparisons.json', st.report.folder/'digest.txt']
+    if all(f.is_file() for f in kept) and kept[3].read_text() == digest:  # unchanged: restore the numbers, draw nothing
+        summ, comp = load_json(kept[1]), load_json(kept[2])
+        st.report.findings, st.report.verdicts = [tuple(f) for f in summ['findings']], [tuple(v) for v in summ['verdicts']]
+        st.report.numbers = summ.get('numbers', [])
+        st.answers = st.report.answers = summ['answers']
+        st.comparisons = {k: pd.DataFrame(v).set_index(['model', 'reg', 'metric']) for k, v in comp.items()}
         st.timings['report'] = time.perf_counter() - t0
         st.report_path = page
         if progress: print(f"report: {short_path(page)}  (unchanged; {', '.join(f'{k} {v:.1f}s' for k, v in st.timings.items())})")
@@ -880,10 +903,13 @@ def write_report(st:Study, progress:bool=True) -> Path:
         try: report_paths(st)
         except Exception as e: st.errors['paths'] = f'{type(e).__name__}: {e}'
     st.timings['report'] = time.perf_counter() - t0
-    st.report.meta['time'] = ', '.join(f'{k} {v:.0f}s' for k, v in st.timings.items())
+    done = [r for r in st.runs + st.shortcut_runs if r.status == 'ok']
+    st.report.meta['training time'] = f"{sum(r.metrics.get('wall_time', 0.) for r in done) / 60:.1f} min over {len(done)} runs"
+    st.report.meta['this call'] = ', '.join(f'{k} {v:.0f}s' for k, v in st.timings.items())
     with atomic_write(st.out/'results.csv', 'w') as f: st.results.to_csv(f, index=False)
     st.report.answers = st.answers
     st.report_path = st.report.write()
+    save_json({k: c.reset_index().to_dict('records') for k, c in st.comparisons.items() if len(c)}, st.report.folder/'comparisons.json')
     with atomic_write(st.report.folder/'digest.txt', 'w') as f: f.write(digest)
     if progress: print(f"report: {short_path(st.report_path)}  ({', '.join(f'{k} {v:.1f}s' for k, v in st.timings.items())})")
     return st.report_path

@@ -18,12 +18,12 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
+from .core import *
 from fastai.learner import Learner
 from fastai.callback.core import Callback
 from fastai.optimizer import Adam
 import fastai.callback.schedule  # fit_one_cycle
 import fastai.callback.progress  # no_bar
-from .core import *
 from .data import get_dls, show_rows
 from .attribution import AreaTarget, attribute
 from .training import runs_root

@@ -23,12 +23,22 @@ def render() -> str:
         os.chdir(ROOT / 'nbs')
         nb = read_nb(ROOT / 'nbs' / 'index.ipynb')
         FilterDefaults()(nb)
+        nb.cells = [c for c in map(_echo_false, nb.cells) if c is not None]
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / 'index.ipynb'
             write_nb(nb, p)
             body, _ = MarkdownExporter().from_notebook_node(nbformat.read(p, as_version=4))
     finally: os.chdir(cwd)
     return HEADER + _tidy(body)
+
+def _echo_false(cell):
+    "Quarto's `#| echo: false`: show what the cell printed as markdown, not its code (nbconvert knows no directives)."
+    src = ''.join(cell.get('source', ''))
+    if cell.get('cell_type') != 'code' or '#| echo: false' not in src: return cell
+    md = [''.join(o['data']['text/markdown']) for o in cell.get('outputs', []) if 'text/markdown' in o.get('data', {})]
+    if not md: return None
+    from fastcore.basics import AttrDict
+    return AttrDict(cell_type='markdown', id=cell.get('id', 'echo'), source='\n\n'.join(md), metadata={}, idx_=cell.get('idx_'))
 
 def _tidy(body:str) -> str:
     "Turn nbdev's Quarto frontmatter back into a title and a quote, drop its warning comment."
