@@ -22,8 +22,8 @@ from fastai.torch_core import rank_distrib
 
 # %% auto #0
 __all__ = ['PRIMITIVES', 'relative_weight_change', 'rwc_elementwise', 'layer_primitive', 'layer_primitives', 'group_by_primitive',
-           'RWC', 'load_rwc', 'clip_outliers', 'LayerClusters', 'cluster_layers', 'plot_k_selection', 'plot_rwc_curves',
-           'plot_rwc_heatmap']
+           'RWC', 'load_rwc', 'clip_outliers', 'LayerClusters', 'cluster_layers', 'layer_pcs', 'plot_k_selection',
+           'plot_rwc_curves', 'plot_rwc_heatmap']
 
 # %% ../nbs/10_rwc.ipynb #0bc40ee2
 def _as_tensor(w, name):
@@ -341,18 +341,33 @@ def cluster_layers(rwc, # layers x epochs (`RWC.table`, `load_rwc`), or a dict {
     explained = PCA(n_components=min(n, x.shape[1])).fit(x).explained_variance_ratio_
     return LayerClusters(labels, best, scores, explained, centers, pd.DataFrame(x, index=df.index, columns=df.columns))
 
+# %% ../nbs/10_rwc.ipynb #d1709b9d
+def layer_pcs(res:LayerClusters, # from `cluster_layers`
+              n:int=2) -> np.ndarray:
+    "Each layer's coordinates on the first `n` principal components of the clustered curves (layers x n; zeros past the data's rank)."
+    x = res.features.to_numpy(dtype=float); x = x - x.mean(0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    pc = x @ vt[:n].T
+    return np.pad(pc, ((0, 0), (0, n - pc.shape[1])))
+
 # %% ../nbs/10_rwc.ipynb #9bec2928
 def plot_k_selection(res:LayerClusters, # from `cluster_layers`
                     ) -> plt.Figure:
-    "PCA scree, K-Means inertia (elbow) and silhouette per K, with the chosen K marked."
-    fig, axs = plt.subplots(1, 3, figsize=fit_width(11, 2.8))
+    "PCA scree, the layers on the first two principal components coloured by cluster, K-Means inertia (elbow) and silhouette per K."
+    fig, axs = plt.subplots(2, 2, figsize=fit_width(8.5, 5.4)); axs = axs.ravel()
     ev = res.explained; c = np.arange(1, len(ev) + 1)
     axs[0].bar(c, ev, color='C0', alpha=0.7); axs[0].plot(c, np.cumsum(ev), 'k.-', lw=1, label='cumulative')
     axs[0].set(title='PCA scree', xlabel='component', ylabel='explained variance', ylim=(0, 1.05)); axs[0].legend(fontsize=7)
+    pc = layer_pcs(res)
+    for k in range(res.k):
+        sel = (res.labels == k).to_numpy()
+        axs[1].scatter(pc[sel, 0], pc[sel, 1], s=16, color=f'C{k}', label=f'cluster {k}')
+    axs[1].set(title='layers on the first two components', xlabel=f'PC1 ({ev[0]:.0%})', ylabel=f'PC2 ({ev[1]:.0%})' if len(ev) > 1 else 'PC2')
+    axs[1].legend(fontsize=7)
     s = res.scores
-    axs[1].plot(s.index, s.inertia, 'o-', color='C1'); axs[1].set(title='K-Means inertia (elbow)', xlabel='K')
-    axs[2].plot(s.index, s.silhouette, 'o-', color='C2'); axs[2].set(title='silhouette', xlabel='K')
-    for ax in axs[1:]:
+    axs[2].plot(s.index, s.inertia, 'o-', color='C1'); axs[2].set(title='K-Means inertia (elbow)', xlabel='K')
+    axs[3].plot(s.index, s.silhouette, 'o-', color='C2'); axs[3].set(title='silhouette', xlabel='K')
+    for ax in axs[2:]:
         ax.axvline(res.k, color='k', ls='--', lw=0.8); ax.set_xticks(list(s.index))
     for ax in axs: ax.grid(alpha=0.3); ax.tick_params(labelsize=7)
     fig.tight_layout()
