@@ -231,16 +231,20 @@ def embed(model, # a Learner, Run or module
           method:str='tsne', # 'tsne' or 'pca'
           n:int=1000, # points
           seed:int=0,
+          perplexity:float=30., # t-SNE's effective number of neighbours (capped below the number of points / 3)
+          dim:int=2, # 2 or 3 coordinates
          ) -> Embedding:
-    "2-D t-SNE or PCA coordinates of a layer's features, with labels and images."
+    "2-D or 3-D t-SNE or PCA coordinates of a layer's features, with labels and images."
     if method not in ('tsne', 'pca'): raise RegxError(f"method must be 'tsne' or 'pca', got {method!r}")
+    if dim not in (2, 3): raise RegxError(f"dim must be 2 or 3, got {dim!r}")
+    if not perplexity > 0: raise RegxError(f"perplexity must be positive, got {perplexity!r}")
     f, y, x, name = layer_features(model, dl, layer, n)
     if method == 'pca':
         from sklearn.decomposition import PCA
-        c = PCA(2, random_state=seed).fit_transform(f)
+        c = PCA(dim, random_state=seed).fit_transform(f)
     else:
         from sklearn.manifold import TSNE
-        c = TSNE(2, init='pca', perplexity=min(30., (len(f) - 1) / 3), random_state=seed).fit_transform(f)
+        c = TSNE(dim, init='pca', perplexity=min(float(perplexity), (len(f) - 1) / 3), random_state=seed).fit_transform(f)
     return Embedding(c, y, f, x, list(dl.dataset.vocab), method, name)
 
 # %% ../nbs/05_feature_maps.ipynb #af13a4b4
@@ -248,13 +252,16 @@ def plot_embeddings(embs:dict, # {label: Embedding}
                     size:float=3.2, legend:bool=True) -> plt.Figure:
     "Scatter plots of several embeddings side by side, coloured by class, with the silhouette score in the titles."
     nc = min(3, len(embs)); nr = -(-len(embs) // nc)
-    fig, axs = plt.subplots(nr, nc, figsize=fit_width(size * nc, size * nr + (0.5 if legend else 0)), squeeze=False)
+    three = any(e.coords.shape[1] == 3 for e in embs.values())  # 3-D embeddings get 3-D axes
+    fig, axs = plt.subplots(nr, nc, figsize=fit_width(size * nc, size * nr + (0.5 if legend else 0)), squeeze=False,
+                            subplot_kw=dict(projection='3d') if three else None)
     for a in axs.flat[len(embs):]: a.axis('off')
     for ax, (k, e) in zip(axs.flat, embs.items()):
         for c in np.unique(e.labels):
             s = e.labels == c
-            ax.scatter(e.coords[s, 0], e.coords[s, 1], s=4, color=plt.get_cmap('tab10')(int(c) % 10), label=e.vocab[int(c)])
+            ax.scatter(*e.coords[s].T, s=4, color=plt.get_cmap('tab10')(int(c) % 10), label=e.vocab[int(c)])
         ax.set_title(f'{k}\nsilhouette {e.silhouette():.3f}', fontsize=8); ax.set_xticks([]); ax.set_yticks([])
+        if three: ax.set_zticks([])
     if legend:  # one legend for all panels, below them, in readable type
         h, l = axs.flat[0].get_legend_handles_labels()
         fig.legend(h, l, loc='lower center', ncol=5, fontsize=7, markerscale=2.5, frameon=False)
