@@ -22,7 +22,7 @@ import re
 
 # %% auto #0
 __all__ = ['METHODS', 'SIGNED', 'METRICS', 'inspect_forward', 'check_model', 'default_cam_layer', 'rectified', 'AreaTarget',
-           'attribute', 'compare', 'gradcam_layers', 'CamRecorder', 'plot_cam_epochs', 'pointing_game',
+           'attribute', 'compare', 'gradcam_layers', 'CamRecorder', 'plot_cam_epochs', 'plot_cam_runs', 'pointing_game',
            'relevance_mass', 'gini', 'map_tv', 'deletion_auc', 'insertion_auc', 'randomized_copy', 'sanity_check',
            'explanation_metrics', 'explorer']
 
@@ -336,6 +336,25 @@ def plot_cam_epochs(maps:torch.Tensor, # (epochs, N, 1, H, W), e.g. torch.stack(
         for e in range(E):
             axs[i, e + 1].imshow(maps[e, i, 0], cmap='inferno', vmin=0, vmax=v)
             if i == 0: axs[i, e + 1].set_title(f'epoch {e + 1}', fontsize=7)
+    for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/06_gradcam.ipynb #af5a202f
+def plot_cam_runs(maps:dict, # {label: (epochs, N, 1, H, W)}, e.g. the 'maps' of several runs' `cams.pt`
+                  images:torch.Tensor, # the recorded images (N, C, H, W)
+                  i:int=0, # which of them
+                  cell:float=1.0) -> plt.Figure:
+    "One image's maps over the epochs of several runs (a row per run), all on one shared colour scale."
+    E = max(len(m) for m in maps.values()); v = max(m[:, i].max().item() for m in maps.values()) or 1.
+    fig, axs = plt.subplots(len(maps), E + 1, figsize=fit_width(cell * (E + 1) + 0.8, cell * len(maps) + 0.3), squeeze=False)
+    for r, (k, m) in enumerate(maps.items()):
+        axs[r, 0].imshow(images[i].permute(1, 2, 0).mean(-1).cpu().numpy(), cmap='gray', vmin=0, vmax=1)
+        axs[r, 0].set_ylabel(k, fontsize=7)
+        for e in range(E):
+            if e < len(m): axs[r, e + 1].imshow(m[e, i, 0].numpy(), cmap='inferno', vmin=0, vmax=v)
+            else: axs[r, e + 1].axis('off')
+            if r == 0: axs[r, e + 1].set_title(f'epoch {e + 1}', fontsize=7)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
     return fig
