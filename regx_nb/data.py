@@ -18,10 +18,10 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
 # %% auto #0
-__all__ = ['SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'ImageSet', 'TensorDL', 'RegxDataLoaders',
-           'read_idx', 'read_idx_folder', 'read_cifar_folder', 'read_svhn_folder', 'read_dogs_folder', 'data_roots',
-           'fetch', 'DataSource', 'assets_path', 'make_scenes', 'image_stats', 'get_dls', 'show_images', 'show_rows',
-           'show_classes', 'seg_cmap', 'datasets_table']
+__all__ = ['AUGMENT', 'SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'ImageSet', 'augment_batch',
+           'TensorDL', 'RegxDataLoaders', 'read_idx', 'read_idx_folder', 'read_cifar_folder', 'read_svhn_folder',
+           'read_dogs_folder', 'data_roots', 'fetch', 'DataSource', 'assets_path', 'make_scenes', 'image_stats',
+           'get_dls', 'show_images', 'show_rows', 'show_classes', 'seg_cmap', 'datasets_table']
 
 # %% ../nbs/01_data.ipynb #5155d678
 class ImageSet:
@@ -46,6 +46,30 @@ class ImageSet:
     def __getitem__(self, i): return self.batch(i)
     def __repr__(self): return f"ImageSet({len(self)} images {tuple(self.x.shape[1:])}, {self.c} classes)"
 
+# %% ../nbs/01_data.ipynb #2174322f
+AUGMENT = dict(crop=(0.8, 1.), flip=0.5, jitter=0.2)  # `get_dls(augment=True)`: the defaults
+
+def augment_batch(x:torch.Tensor, # images (N, C, H, W) in [0, 1]
+                  generator:torch.Generator|None=None, # the random draws (seed it for a reproducible batch)
+                  crop:tuple=(0.8, 1.), # the share of the image's area each random crop keeps (min, max)
+                  flip:float=0.5, # probability of a horizontal flip
+                  jitter:float=0.2, # brightness and contrast drawn in [1 - jitter, 1 + jitter]
+                 ) -> torch.Tensor:
+    "Random resized crops, horizontal flips and colour jitter of a batch, in one affine resampling; pixels stay in [0, 1]."
+    if not (0 < crop[0] <= crop[1] <= 1): raise RegxError(f"crop is (min, max) area shares with 0 < min <= max <= 1, got {crop}")
+    if not 0 <= flip <= 1 or not 0 <= jitter < 1: raise RegxError(f"flip is a probability and jitter is in [0, 1), got {flip}, {jitter}")
+    n = len(x)
+    u = torch.rand(n, 6, generator=generator).to(x.device)
+    side = (crop[0] + (crop[1] - crop[0]) * u[:, 0]).sqrt()  # the crop's side, as a share of the image's
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = torch.where(u[:, 3] < flip, -side, side); theta[:, 1, 1] = side
+    theta[:, 0, 2], theta[:, 1, 2] = (1 - side) * (2 * u[:, 1] - 1), (1 - side) * (2 * u[:, 2] - 1)  # the crop stays inside
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x.float(), grid, mode='bilinear', padding_mode='border', align_corners=False)
+    bright, contrast = (1 + jitter * (2 * u[:, 4:6] - 1)).T.view(2, n, 1, 1, 1)
+    mean = out.mean((1, 2, 3), keepdim=True)
+    return ((out - mean) * contrast + mean).mul(bright).clamp(0, 1)
+
 # %% ../nbs/01_data.ipynb #51bf06ed
 class TensorDL(DataLoader):
     "A fastai `DataLoader` over an `ImageSet` that slices whole batches (no per-item collation)."
@@ -54,7 +78,10 @@ class TensorDL(DataLoader):
         for i in range(0, len(idxs), self.bs):
             b = idxs[i:i + self.bs]
             if self.drop_last and len(b) < self.bs: return
-            yield self.dataset.batch(torch.as_tensor(b, dtype=torch.long))
+            x, *rest = self.dataset.batch(torch.as_tensor(b, dtype=torch.long))
+            aug = getattr(self, 'augment', None)  # train-only augmentation (`get_dls(augment=...)`), drawn from the loader's own
+            if aug is not None: x = augment_batch(x, torch.Generator().manual_seed(self.rng.getrandbits(63)), **aug)  # rng: resumable
+            yield (x, *rest)
 
 # %% ../nbs/01_data.ipynb #663cebc1
 class RegxDataLoaders(DataLoaders):
@@ -483,6 +510,7 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
             valid_frac:float=1/6, # share of the official training set held out for validation (5 : 1)
             device:str|torch.device|None=None, # where batches go (default: `default_device()`)
             download:bool=True, # try to download a dataset that is not on disk
+            augment:bool|dict=False, # train-only augmentation: True for `AUGMENT`, or a dict of `augment_batch` options
             **kwargs, # dataset options, e.g. `variant`, `spurious` for 'fashion_scenes', `image_size` for 'stanford_dogs'
            ) -> RegxDataLoaders:
     "fastai DataLoaders (train, valid, and `.test`) of float images in [0, 1] for the dataset `name`."
@@ -526,6 +554,13 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
     n = len(sets['train'])
     train = TensorDL(sets['train'], bs=min(bs, n), shuffle=True, drop_last=n > bs, device=dev)
     train.rng = random.Random(seed)
+    if augment:
+        opts = {**AUGMENT, **(augment if isinstance(augment, dict) else {})}
+        bad = set(opts) - set(AUGMENT)
+        if bad: raise RegxError(f"augment takes {sorted(AUGMENT)}, not {sorted(bad)}")
+        augment_batch(sets['train'].images(slice(0, 1)), **opts)  # bad values fail here, not in the middle of training
+        if seg: raise RegxError("augment is for classification: a segmentation mask would need the same crop")
+        train.augment = opts
     valid = TensorDL(sets['valid'], bs=2 * bs, shuffle=False, device=dev)
     test = TensorDL(sets['test'], bs=2 * bs, shuffle=False, device=dev)
     dls = RegxDataLoaders(train, valid, test, device=dev)
