@@ -32,8 +32,8 @@ from fastai.torch_core import rank_distrib, num_distrib
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'SPEC_DEFAULTS', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'make_learner',
            'normalize_spec', 'run_id', 'CorruptRunError', 'sha256_file', 'Run', 'job_alive', 'rng_states',
-           'set_rng_states', 'RunSaver', 'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs', 'load_results',
-           'load_history', 'summarize', 'plot_curves', 'plot_results', 'regx_train']
+           'set_rng_states', 'RunSaver', 'topk_accuracy', 'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs',
+           'load_results', 'load_history', 'summarize', 'plot_curves', 'plot_results', 'regx_train']
 
 # %% ../nbs/04_training.ipynb #b154f8fc
 IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not scored
@@ -426,6 +426,18 @@ def _evaluate(learn, dl) -> tuple:
     with learn.no_bar(), learn.no_logging(): loss, acc = learn.validate(dl=dl)
     return float(loss), float(acc)
 
+def topk_accuracy(model, dl, k:int=5) -> float:
+    "Share of the images of `dl` whose class is among the model's `k` highest scores (k capped at the number of classes)."
+    model = get_module(model); was = model.training; model.eval()
+    hits = n = 0
+    try:
+        with torch.no_grad():
+            for xb, yb, *_ in dl:
+                out = model(xb.to(module_device(model))); yb = yb.to(out.device)
+                hits += (out.topk(min(k, out.shape[1]), dim=1).indices == yb[:, None]).any(1).sum().item(); n += len(yb)
+    finally: model.train(was)
+    return hits / max(n, 1)
+
 def _finish_diverged(run, learn, err, t0, resumed_from):
     "A diverged run keeps the weights of its last completed epoch (from the checkpoint) and records the error."
     ck = run.path/'checkpoint.pth'
@@ -508,12 +520,13 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
     va_loss, va_acc = _evaluate(learn, dls.valid)
     te_loss, te_acc = _evaluate(learn, dls.test)
     if rank != 0: return run
+    va_top5, te_top5 = topk_accuracy(unwrap(learn.model), dls.valid), topk_accuracy(unwrap(learn.model), dls.test)
     hist = pd.DataFrame(learn.epoch_log.rows)
     with atomic_write(run.path/'history.csv', 'w') as f: hist.to_csv(f, index=False)  # (a run stopped at its plateau skips the last save)
     conv = convergence(hist, spec['patience'] or 3)
     save_torch(unwrap(learn.model).state_dict(), run.path/'model.pth')
     save_json(dict(status='ok', train_loss=tr_loss, train_acc=tr_acc, valid_loss=va_loss, valid_acc=va_acc,
-                   test_loss=te_loss, test_acc=te_acc, gap=tr_acc - va_acc, wall_time=float(hist['time'].sum()),
+                   test_loss=te_loss, test_acc=te_acc, valid_top5=va_top5, test_top5=te_top5, gap=tr_acc - va_acc, wall_time=float(hist['time'].sum()),
                    time_per_epoch=float(hist['time'].mean()), epochs=spec['epochs'], epochs_trained=len(hist), **conv,
                    resumed_from=start, n_params=n_params(learn.model), device=str(dls.device), processes=max(1, world),
                    weights_sha256=sha256_file(run.path/'model.pth'), finished=time.strftime('%Y-%m-%d %H:%M:%S')), run.path/'metrics.json')

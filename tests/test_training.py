@@ -6,7 +6,8 @@ import pytest
 import torch
 from fastai.callback.core import Callback
 from regx_nb.core import RegxError, TrainingDiverged
-from regx_nb.training import Run, grid, load_results, make_learner, run_grid, run_id, train_run
+from regx_nb.data import get_dls
+from regx_nb.training import Run, grid, load_results, make_learner, run_grid, run_id, train_run, topk_accuracy
 
 CLI = str(Path(sys.executable).parent / 'regx-train')
 
@@ -109,3 +110,20 @@ def test_run_model_loads_on_the_default_device_or_the_one_asked_for(tmp_path):
     assert module_device(Run(r.path).model) == default_device()
     assert module_device(Run(r.path, device='meta').model).type == 'meta'  # any device: meta stands in for a GPU here
     assert module_device(Run.load(r.path, device='meta').model).type == 'meta'
+
+def test_topk_accuracy_by_hand():
+    class Fixed(torch.nn.Module):
+        "Returns fixed scores, whatever the images."
+        def __init__(self, out): super().__init__(); self.out, self.p = out, torch.nn.Parameter(torch.zeros(1))
+        def forward(self, x): return self.out[:len(x)] + 0 * self.p
+    out = torch.tensor([[0.9, 0.1, 0.0], [0.1, 0.2, 0.7], [0.35, 0.4, 0.25], [0.0, 0.1, 0.9]])
+    dl = [(torch.zeros(4, 1, 2, 2), torch.tensor([0, 1, 0, 0]))]
+    assert topk_accuracy(Fixed(out), dl, k=1) == 0.25  # only the first image's class has the highest score
+    assert topk_accuracy(Fixed(out), dl, k=2) == 0.75  # ... and the second's and third's are second
+    assert topk_accuracy(Fixed(out), dl, k=5) == 1.0   # k capped at the 3 classes
+
+def test_a_run_records_top5_accuracy_on_valid_and_test(tmp_path):
+    r = train_run(dict(epochs=1, n_train=128, seed=0), tmp_path)
+    dls = get_dls('fashion_mnist_sample', n_train=128, seed=0)
+    assert r.metrics['test_top5'] == pytest.approx(topk_accuracy(r.model, dls.test)) and r.metrics['valid_top5'] == pytest.approx(topk_accuracy(r.model, dls.valid))
+    assert r.metrics['test_top5'] >= r.metrics['test_acc'] and r.metrics['test_acc'] == pytest.approx(topk_accuracy(r.model, dls.test, k=1))
