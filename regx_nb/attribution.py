@@ -326,19 +326,27 @@ class CamRecorder(Callback):
     def restore_state(self, st): self.maps = list(st['maps']) if st['maps'] is not None else []
 
 # %% ../nbs/06_gradcam.ipynb #9105ab0c
-def plot_cam_epochs(maps:torch.Tensor, # (epochs, N, 1, H, W), e.g. torch.stack(recorder.maps) or torch.load('cams.pt')['maps']
-                    images:torch.Tensor, cell:float=1.2) -> plt.Figure:
-    "The maps of fixed images over the epochs of a run, on one shared colour scale."
-    maps = torch.as_tensor(maps); E, N = maps.shape[:2]; v = maps.abs().max().item() or 1.
-    fig, axs = plt.subplots(N, E + 1, figsize=fit_width(cell * (E + 1), cell * N + 0.3), squeeze=False)
-    for i in range(N):
-        axs[i, 0].imshow(images[i].permute(1, 2, 0).mean(-1), cmap='gray', vmin=0, vmax=1)
+def _cam_grid(rows:list, # [(row label, image (C, H, W), maps over the epochs (E, 1, H, W))]
+              cell:float, pad:float=0.) -> plt.Figure:
+    "A row per (image, run): the image, then its map after each epoch, all on one shared colour scale."
+    E = max(len(m) for _, _, m in rows); v = max(m.abs().max().item() for _, _, m in rows) or 1.
+    fig, axs = plt.subplots(len(rows), E + 1, figsize=fit_width(cell * (E + 1) + pad, cell * len(rows) + 0.3), squeeze=False)
+    for r, (label, img, m) in enumerate(rows):
+        axs[r, 0].imshow(img.permute(1, 2, 0).mean(-1).cpu().numpy(), cmap='gray', vmin=0, vmax=1)
+        if label: axs[r, 0].set_ylabel(label, fontsize=7)
         for e in range(E):
-            axs[i, e + 1].imshow(maps[e, i, 0], cmap='inferno', vmin=0, vmax=v)
-            if i == 0: axs[i, e + 1].set_title(f'epoch {e + 1}', fontsize=7)
+            if e < len(m): axs[r, e + 1].imshow(m[e, 0].numpy(), cmap='inferno', vmin=0, vmax=v)
+            else: axs[r, e + 1].axis('off')
+            if r == 0: axs[r, e + 1].set_title(f'epoch {e + 1}', fontsize=7)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
     fig.tight_layout()
     return fig
+
+def plot_cam_epochs(maps:torch.Tensor, # (epochs, N, 1, H, W), e.g. torch.stack(recorder.maps) or torch.load('cams.pt')['maps']
+                    images:torch.Tensor, cell:float=1.2) -> plt.Figure:
+    "The maps of fixed images over the epochs of a run, on one shared colour scale."
+    maps = torch.as_tensor(maps)
+    return _cam_grid([('', images[i], maps[:, i]) for i in range(maps.shape[1])], cell)
 
 # %% ../nbs/06_gradcam.ipynb #af5a202f
 def plot_cam_runs(maps:dict, # {label: (epochs, N, 1, H, W)}, e.g. the 'maps' of several runs' `cams.pt`
@@ -346,18 +354,7 @@ def plot_cam_runs(maps:dict, # {label: (epochs, N, 1, H, W)}, e.g. the 'maps' of
                   i:int=0, # which of them
                   cell:float=1.0) -> plt.Figure:
     "One image's maps over the epochs of several runs (a row per run), all on one shared colour scale."
-    E = max(len(m) for m in maps.values()); v = max(m[:, i].max().item() for m in maps.values()) or 1.
-    fig, axs = plt.subplots(len(maps), E + 1, figsize=fit_width(cell * (E + 1) + 0.8, cell * len(maps) + 0.3), squeeze=False)
-    for r, (k, m) in enumerate(maps.items()):
-        axs[r, 0].imshow(images[i].permute(1, 2, 0).mean(-1).cpu().numpy(), cmap='gray', vmin=0, vmax=1)
-        axs[r, 0].set_ylabel(k, fontsize=7)
-        for e in range(E):
-            if e < len(m): axs[r, e + 1].imshow(m[e, i, 0].numpy(), cmap='inferno', vmin=0, vmax=v)
-            else: axs[r, e + 1].axis('off')
-            if r == 0: axs[r, e + 1].set_title(f'epoch {e + 1}', fontsize=7)
-    for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+    return _cam_grid([(k, images[i], torch.as_tensor(m)[:, i]) for k, m in maps.items()], cell, pad=0.8)
 
 # %% ../nbs/06_gradcam.ipynb #90f6d7bb
 def _flat(a:torch.Tensor) -> torch.Tensor:

@@ -20,9 +20,8 @@ __all__ = ['RegxError', 'UnknownNameError', 'DataUnavailableError', 'TrainingDiv
            'describe_owner', 'safe_extract', 'get_module', 'unwrap', 'module_device', 'check_images', 'check_exercise']
 
 # %% ../nbs/00_core.ipynb #af38f613
-# fastai decorates a few helpers with `torch.jit.script` at import time, which recent PyTorch reports as
-# deprecated; the kit never scripts anything, so this message is noise in every lesson.
-warnings.filterwarnings('ignore', message=r'`torch.jit.script` is deprecated', category=FutureWarning)
+# (torch's `jit.script` deprecation warning, which fastai triggers on import, is filtered in `regx_nb/__init__.py`,
+# which runs before any module of the kit imports fastai)
 # the lessons show their tables whole: pandas would otherwise cut wide or long tables to '...'
 import pandas as _pd
 _pd.set_option('display.max_rows', 500); _pd.set_option('display.max_columns', 100); _pd.set_option('display.width', 250)

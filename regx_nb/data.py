@@ -555,11 +555,11 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
     train = TensorDL(sets['train'], bs=min(bs, n), shuffle=True, drop_last=n > bs, device=dev)
     train.rng = random.Random(seed)
     if augment:
+        if seg: raise RegxError("augment is for classification: a segmentation mask would need the same crop")
         opts = {**AUGMENT, **(augment if isinstance(augment, dict) else {})}
         bad = set(opts) - set(AUGMENT)
         if bad: raise RegxError(f"augment takes {sorted(AUGMENT)}, not {sorted(bad)}")
         augment_batch(sets['train'].images(slice(0, 1)), **opts)  # bad values fail here, not in the middle of training
-        if seg: raise RegxError("augment is for classification: a segmentation mask would need the same crop")
         train.augment = opts
     valid = TensorDL(sets['valid'], bs=2 * bs, shuffle=False, device=dev)
     test = TensorDL(sets['test'], bs=2 * bs, shuffle=False, device=dev)

@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #2a816171
 from __future__ import annotations
-import argparse, contextlib, hashlib, json, math, os, random, shutil, subprocess, sys, tempfile, time, traceback, warnings
+import argparse, contextlib, functools, hashlib, json, math, os, random, shutil, subprocess, sys, tempfile, time, traceback, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
 from fastai.losses import CrossEntropyLossFlat
 from fastai.optimizer import Adam, SGD
-from fastai.metrics import accuracy
+from fastai.metrics import accuracy, top_k_accuracy
 import fastai.callback.schedule  # fit_one_cycle
 import fastai.callback.progress  # no_bar
 from fastai.callback.fp16 import MixedPrecision
@@ -422,9 +422,14 @@ def _load_checkpoint(run:Run, device) -> dict|None:
         print(f"run {run.name}: checkpoint.pth is damaged ({type(e).__name__}); moved it to {aside.name}/ and starting over", file=sys.stderr)
         return None
 
-def _evaluate(learn, dl) -> tuple:
-    with learn.no_bar(), learn.no_logging(): loss, acc = learn.validate(dl=dl)
-    return float(loss), float(acc)
+def _evaluate(learn, dl, k:int=5) -> tuple:
+    "Loss, accuracy and top-k accuracy (k capped at the number of classes) of `dl`, in one pass."
+    kept = learn.metrics
+    learn.metrics = [*kept, functools.partial(top_k_accuracy, k=min(k, learn.dls.c))]
+    try:
+        with learn.no_bar(), learn.no_logging(): loss, acc, topk = learn.validate(dl=dl)
+    finally: learn.metrics = kept
+    return float(loss), float(acc), float(topk)
 
 def topk_accuracy(model, dl, k:int=5) -> float:
     "Share of the images of `dl` whose class is among the model's `k` highest scores (k capped at the number of classes)."
@@ -433,8 +438,8 @@ def topk_accuracy(model, dl, k:int=5) -> float:
     try:
         with torch.no_grad():
             for xb, yb, *_ in dl:
-                out = model(xb.to(module_device(model))); yb = yb.to(out.device)
-                hits += (out.topk(min(k, out.shape[1]), dim=1).indices == yb[:, None]).any(1).sum().item(); n += len(yb)
+                out = model(xb.to(module_device(model)))
+                hits += top_k_accuracy(out, yb.to(out.device), k=min(k, out.shape[1])).item() * len(yb); n += len(yb)
     finally: model.train(was)
     return hits / max(n, 1)
 
@@ -516,11 +521,10 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
     finally:
         learn.remove_cbs([c for c in learn.cbs if isinstance(c, _Resume)])
     dls = learn.dls  # (every rank evaluates: fastai gathers predictions across processes, so all must take part)
-    tr_loss, tr_acc = _evaluate(learn, dls.train.new(shuffle=False, drop_last=False))
-    va_loss, va_acc = _evaluate(learn, dls.valid)
-    te_loss, te_acc = _evaluate(learn, dls.test)
+    tr_loss, tr_acc, _ = _evaluate(learn, dls.train.new(shuffle=False, drop_last=False))
+    va_loss, va_acc, va_top5 = _evaluate(learn, dls.valid)
+    te_loss, te_acc, te_top5 = _evaluate(learn, dls.test)
     if rank != 0: return run
-    va_top5, te_top5 = topk_accuracy(unwrap(learn.model), dls.valid), topk_accuracy(unwrap(learn.model), dls.test)
     hist = pd.DataFrame(learn.epoch_log.rows)
     with atomic_write(run.path/'history.csv', 'w') as f: hist.to_csv(f, index=False)  # (a run stopped at its plateau skips the last save)
     conv = convergence(hist, spec['patience'] or 3)
