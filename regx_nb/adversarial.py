@@ -21,7 +21,8 @@ from .attribution import attribute
 
 # %% auto #0
 __all__ = ['fgsm', 'pgd', 'AdversarialTraining', 'robust_accuracy', 'plot_robustness', 'Boundary', 'decision_boundary',
-           'plot_boundary', 'total_variation', 'boundary_tv', 'map_similarity', 'gradcam_stability']
+           'plot_boundary', 'total_variation', 'boundary_tv', 'decision_regions', 'correlation_ci', 'map_similarity',
+           'gradcam_stability']
 
 # %% ../nbs/09_adversarial.ipynb #b21accba
 def _check_eps(eps, name='eps') -> float:
@@ -356,8 +357,9 @@ def plot_boundary(maps, # a `Boundary`, or {title: Boundary} to compare (one row
                   n_classes:int=10, # the colours: one per class, the same in every panel
                   ncols:int|None=None, cell:float=2.2,
                   show_tv:bool=True, # put the isotropic total variation in each title
+                  points:tuple|None=None, # (x (N, 2), y (N,)): data points drawn on maps of the input plane (`decision_regions`)
                  ) -> plt.Figure:
-    "Class maps on a shared class colour map; the input is at the centre (white cross)."
+    "Class maps on a shared class colour map; the input is at the centre (white cross) of planes through an input."
     maps = {'': maps} if isinstance(maps, Boundary) else dict(maps)
     if not maps or not all(isinstance(b, Boundary) for b in maps.values()): raise RegxError("maps must be a Boundary or a dict {title: Boundary}")
     ncols = ncols or len(maps); nrows = math.ceil(len(maps) / ncols)
@@ -366,7 +368,11 @@ def plot_boundary(maps, # a `Boundary`, or {title: Boundary} to compare (one row
     for a, (t, b) in zip(axs.flat, maps.items()):
         s = b.span
         a.imshow(b.classes, cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, origin='lower', extent=(-s, s, -s, s), interpolation='nearest')
-        a.plot(0, 0, 'w+', ms=8, mew=2)
+        if b.plane != 'input': a.plot(0, 0, 'w+', ms=8, mew=2)
+        elif points is not None:
+            px, py = (np.asarray(t_) for t_ in points)
+            a.scatter(px[:, 0], px[:, 1], c=py, cmap=cmap, vmin=-0.5, vmax=n_classes - 0.5, s=4, linewidths=0.3, edgecolors='k')
+            a.set_xlim(-s, s); a.set_ylim(-s, s)
         tv = f"  TV {total_variation(b):.2f}" if show_tv else ''
         a.set_title(f"{t}{tv}".strip(), fontsize=8); a.tick_params(labelsize=6)
     for a in axs.flat[len(maps):]: a.axis('off')
@@ -424,6 +430,50 @@ def boundary_tv(models, # {name: Learner/Run/module}, or a list of Runs
     keys = ['name', 'model', 'reg', 'seed', 'plane', 'kind']
     out = df.groupby(keys, sort=False, dropna=False).agg(tv=('tv', 'mean'), tv_std=('tv', 'std'), n_classes=('n_classes', 'mean'), n_images=('tv', 'size'))
     return out.reset_index()
+
+# %% ../nbs/09_adversarial.ipynb #8dbb90a8
+def decision_regions(model, # a Learner, Run or module whose inputs are points in the plane (N, 2)
+                     span:float=3., # the map covers [-span, span]^2
+                     resolution:int=201, # R: points per side
+                     batch_size:int=16384,
+                    ) -> Boundary:
+    "The class map of a model of 2-D points on the input plane itself (u, v: the two axes; `plane='input'`)."
+    m = get_module(model)
+    norm = getattr(m, 'norm', None)
+    if not (getattr(norm, 'points', False) and norm.n_in == 2):
+        raise RegxError("decision_regions draws models of points in the plane (inputs (N, 2), e.g. get_model('mlp', n_in=2)); "
+                        "for images use decision_boundary, which takes a plane through an input")
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 3: raise RegxError(f"resolution must be an int >= 3, got {resolution!r}")
+    span = _check_eps(span, 'span')
+    if span == 0: raise RegxError("span must be > 0")
+    R = int(resolution); c = torch.linspace(-span, span, R)
+    B, A = torch.meshgrid(c, c, indexing='ij')
+    pts = torch.stack([A.flatten(), B.flatten()], 1)
+    cls, conf = [], []
+    with torch.no_grad(), _AttackMode(m):
+        for i in range(0, len(pts), batch_size):
+            p = F.softmax(m(pts[i:i + batch_size].to(module_device(m))).float(), 1).cpu()
+            cf, cl = p.max(1); cls.append(cl); conf.append(cf)
+    classes = torch.cat(cls).view(R, R)
+    return Boundary(classes, torch.cat(conf).view(R, R), c, torch.tensor([1., 0.]), torch.tensor([0., 1.]), torch.zeros(2),
+                    int(classes[R // 2, R // 2]), 'input')
+
+# %% ../nbs/09_adversarial.ipynb #e00b4ab1
+def correlation_ci(a, b, # two paired samples
+                   method:str='spearman', # 'spearman' (ranks) or 'pearson'
+                   level:float=0.95,
+                  ) -> dict:
+    "Correlation of a and b with its Fisher-z interval (Spearman: se = sqrt(1.06 / (n - 3)); Pearson: 1 / sqrt(n - 3))."
+    from scipy import stats
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 1: raise RegxError(f"a and b must be paired 1-D samples, got shapes {a.shape} and {b.shape}")
+    if method not in ('spearman', 'pearson'): raise RegxError(f"method must be 'spearman' or 'pearson', got {method!r}")
+    n = len(a)
+    if n < 4: raise RegxError(f"an interval needs at least 4 pairs, got {n}")
+    r = float(stats.spearmanr(a, b).statistic if method == 'spearman' else stats.pearsonr(a, b).statistic)
+    se = math.sqrt((1.06 if method == 'spearman' else 1.) / (n - 3))
+    z, q = np.arctanh(np.clip(r, -0.999999, 0.999999)), stats.norm.ppf(0.5 + level / 2)
+    return dict(r=r, lo=float(np.tanh(z - q * se)), hi=float(np.tanh(z + q * se)), n=n, method=method)
 
 # %% ../nbs/09_adversarial.ipynb #2a090967
 def _rank(a:np.ndarray) -> np.ndarray:

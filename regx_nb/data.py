@@ -18,10 +18,10 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
 # %% auto #0
-__all__ = ['AUGMENT', 'SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'ImageSet', 'augment_batch',
-           'TensorDL', 'RegxDataLoaders', 'read_idx', 'read_idx_folder', 'read_cifar_folder', 'read_svhn_folder',
-           'read_dogs_folder', 'data_roots', 'fetch', 'DataSource', 'assets_path', 'make_scenes', 'image_stats',
-           'get_dls', 'show_images', 'show_rows', 'show_classes', 'seg_cmap', 'datasets_table']
+__all__ = ['AUGMENT', 'SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'CLUSTER_CENTRES', 'ImageSet',
+           'augment_batch', 'TensorDL', 'RegxDataLoaders', 'read_idx', 'read_idx_folder', 'read_cifar_folder',
+           'read_svhn_folder', 'read_dogs_folder', 'data_roots', 'fetch', 'DataSource', 'assets_path', 'make_scenes',
+           'image_stats', 'get_dls', 'show_images', 'show_rows', 'show_classes', 'seg_cmap', 'datasets_table']
 
 # %% ../nbs/01_data.ipynb #5155d678
 class ImageSet:
@@ -355,6 +355,20 @@ def _digits(download=True):
     x = np.round(d.images * (255 / 16)).clip(0, 255).astype(np.uint8)[:, None]
     return dict(all=(x, d.target.astype(np.int64)), vocab=DIGITS, default_size=28)
 
+# %% ../nbs/01_data.ipynb #24e08d4f
+CLUSTER_CENTRES = np.array([[-1., -1.], [1., -1.], [-1., 1.], [1., 1.]], np.float32)
+
+@DATASETS.register('gaussian_clusters')
+def _gaussian_clusters(download=True, n_points:int=1400, spread:float=0.7, data_seed:int=0):
+    "The toy problem of the bioAI-Oslo project: points (N, 2) in 4 Gaussian clusters (centres (±1, ±1), std `spread`), one class each, split 5/1/1."
+    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 28:
+        raise RegxError(f"n_points must be an int >= 28 (7 per class for the 5/1/1 split), got {n_points!r}")
+    if not (isinstance(spread, (int, float)) and spread > 0): raise RegxError(f"spread must be a positive number, got {spread!r}")
+    rng = np.random.default_rng(data_seed)
+    y = np.arange(n_points) % len(CLUSTER_CENTRES)
+    x = CLUSTER_CENTRES[y] + np.float32(spread) * rng.standard_normal((n_points, 2)).astype(np.float32)
+    return dict(all=(x.astype(np.float32), y.astype(np.int64)), vocab=[f'cluster {i}' for i in range(len(CLUSTER_CENTRES))], points=True)
+
 # %% ../nbs/01_data.ipynb #2a73d00b
 _SCENE_POOLS = dict(train=('train', slice(0, 5000)), valid=('train', slice(5000, 6000)), test=('test', slice(None)))
 
@@ -523,7 +537,9 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
     if not 0 < valid_frac < 1: raise RegxError(f"valid_frac must be in (0, 1), got {valid_frac}")
     raw = fn(download=download, **kwargs)
     rng = np.random.default_rng(seed)
-    seg = raw.get('segmentation', False)
+    seg, points = raw.get('segmentation', False), raw.get('points', False)
+    if points and (size or channels or augment):
+        raise RegxError(f"dataset {name!r} holds points (N, {raw['all'][0].shape[1]}), not images: size=, channels= and augment= do not apply to it")
     def split4(t): return (*t, *([None] * (4 - len(t))))  # images, targets, object masks, marker masks
     if 'all' in raw:  # one pool: 5/1/1
         x, y = raw['all']
@@ -564,7 +580,7 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
     valid = TensorDL(sets['valid'], bs=2 * bs, shuffle=False, device=dev)
     test = TensorDL(sets['test'], bs=2 * bs, shuffle=False, device=dev)
     dls = RegxDataLoaders(train, valid, test, device=dev)
-    dls.name, dls.n_in, dls.size = name, sets['train'].x.shape[1], tuple(sets['train'].x.shape[2:])
+    dls.name, dls.n_in, dls.size = name, sets['train'].x.shape[1], tuple(sets['train'].x.shape[2:])  # size () for points
     dls.stats, dls.segmentation, dls.options = image_stats(sets['train'].x), seg, dict(kwargs)
     return dls
 

@@ -14,23 +14,25 @@ import pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['MODELS', 'IMAGENET_STATS', 'Normalize', 'KitCNN', 'simple_cnn', 'lenet', 'ddnet', 'lab1', 'lab2', 'lab3',
-           'BasicBlock', 'Bottleneck', 'ResNet', 'vgg_features', 'VGG', 'weight_dirs', 'find_weights',
-           'load_pretrained', 'resnet18', 'resnet50', 'vgg16', 'vgg19', 'get_model', 'models_table', 'n_params',
-           'model_table', 'get_layer', 'conv_layers']
+__all__ = ['MODELS', 'POINT_MODELS', 'IMAGENET_STATS', 'Normalize', 'KitCNN', 'simple_cnn', 'lenet', 'ddnet', 'lab1', 'lab2',
+           'lab3', 'mlp', 'BasicBlock', 'Bottleneck', 'ResNet', 'vgg_features', 'VGG', 'weight_dirs', 'find_weights',
+           'load_pretrained', 'resnet18', 'resnet50', 'vgg16', 'vgg19', 'EfficientNet', 'efficientnet_b0', 'get_model',
+           'models_table', 'n_params', 'model_table', 'get_layer', 'conv_layers']
 
 # %% ../nbs/02_models.ipynb #0f41ab09
 class Normalize(nn.Module):
-    "Per-channel `(x - mean) / std`: the first module of every kit model, so models take pixels in [0, 1]."
+    "Per-channel `(x - mean) / std`: the first module of every kit model, so models take pixels in [0, 1] (or points, for `points=True`)."
     def __init__(self,
                  mean:list|float=0.5, # per-channel mean of the training images (in [0, 1] units)
                  std:list|float=0.25, # per-channel standard deviation
-                 n_in:int=1, # number of channels
+                 n_in:int=1, # number of channels (of features, for points)
                  fixed:bool=False, # True for pretrained models: `make_learner` keeps these stats
+                 points:bool=False, # inputs are points (N, n_in) instead of images (N, n_in, H, W)
                 ):
         super().__init__()
-        self.n_in, self.fixed = n_in, fixed
-        self.register_buffer('mean', torch.zeros(1, n_in, 1, 1)); self.register_buffer('std', torch.ones(1, n_in, 1, 1))
+        self.n_in, self.fixed, self.points = n_in, fixed, points
+        self._shape = (1, n_in) if points else (1, n_in, 1, 1)
+        self.register_buffer('mean', torch.zeros(self._shape)); self.register_buffer('std', torch.ones(self._shape))
         self.set_stats(mean, std)
     def set_stats(self, mean, std):
         "Set the statistics (one value, or one per channel)."
@@ -38,10 +40,13 @@ class Normalize(nn.Module):
         if m.numel() not in (1, self.n_in) or s.numel() not in (1, self.n_in):
             raise RegxError(f"Normalize has {self.n_in} channel(s); got {m.numel()} mean(s) and {s.numel()} std(s)")
         if (s <= 0).any(): raise RegxError(f"std must be positive, got {s.tolist()}")
-        self.mean.copy_(m.expand(self.n_in).view(1, -1, 1, 1)); self.std.copy_(s.expand(self.n_in).view(1, -1, 1, 1))
+        self.mean.copy_(m.expand(self.n_in).view(self._shape)); self.std.copy_(s.expand(self.n_in).view(self._shape))
         return self
     def forward(self, x):
-        if x.dim() != 4 or x.shape[1] != self.n_in:
+        if self.points:
+            if x.dim() != 2 or x.shape[1] != self.n_in:
+                raise RegxError(f"the model expects points (N, {self.n_in}), got shape {tuple(x.shape)}")
+        elif x.dim() != 4 or x.shape[1] != self.n_in:
             raise RegxError(f"the model expects images (N, {self.n_in}, H, W) in [0, 1], got shape {tuple(x.shape)}")
         return (x - self.mean) / self.std
     def extra_repr(self): return f"n_in={self.n_in}, mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
@@ -142,6 +147,25 @@ def lab3(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     if dropout: l['drop0'] = nn.Dropout(dropout)
     return KitCNN(_head(l, n_in, size, [100], n_out, dropout, bn), name='lab3', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
+# %% ../nbs/02_models.ipynb #bcc00d28
+POINT_MODELS = ('mlp',)
+
+@MODELS.register('mlp')
+def mlp(n_in=2, n_out=4, dropout=0., bn=False, size=None, hidden=(64, 64)):
+    "A small MLP on points (N, n_in): Linear-ReLU blocks of widths `hidden`, for the toy problem of the bioAI-Oslo project (Gaussian clusters)."
+    if size is not None: raise RegxError(f"mlp takes points (N, n_in), not images: size={size!r} does not apply")
+    hidden = list(hidden)
+    if not hidden or not all(isinstance(w, int) and w > 0 for w in hidden): raise RegxError(f"hidden must be a list of positive widths, got {hidden!r}")
+    l = OrderedDict(norm=Normalize(n_in=n_in, points=True)); nf = n_in
+    for i, w in enumerate(hidden, 1):
+        l[f'fc{i}'] = nn.Linear(nf, w)
+        if bn: l[f'bn{i}'] = nn.BatchNorm1d(w)
+        l[f'relu{i}'] = nn.ReLU()
+        if dropout: l[f'drop{i}'] = nn.Dropout(dropout)
+        nf = w
+    l[f'fc{len(hidden) + 1}'] = nn.Linear(nf, n_out)
+    return KitCNN(l, name='mlp', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=None, hidden=hidden)
+
 # %% ../nbs/02_models.ipynb #979c7d68
 class BasicBlock(nn.Module):
     "ResNet basic block with separate, non-inplace ReLU modules."
@@ -226,7 +250,8 @@ class VGG(nn.Module):
 IMAGENET_STATS = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 _WEIGHT_FILES = {'resnet18': ['resnet18-f37072fd.pth'], 'resnet50': ['resnet50-11ad3fa6.pth', 'resnet50-0676ba61.pth'],
                  'vgg16': ['vgg16-397923af.pth'], 'vgg16_bn': ['vgg16_bn-6c64b313.pth'],
-                 'vgg19': ['vgg19-dcbb9e9d.pth'], 'vgg19_bn': ['vgg19_bn-c79401a0.pth'], 'alexnet': ['alexnet-owt-7be5be79.pth']}
+                 'vgg19': ['vgg19-dcbb9e9d.pth'], 'vgg19_bn': ['vgg19_bn-c79401a0.pth'], 'alexnet': ['alexnet-owt-7be5be79.pth'],
+                 'efficientnet_b0': ['efficientnet_b0_rwightman-7f5810bc.pth', 'efficientnet_b0_rwightman-3dd342df.pth']}
 
 def weight_dirs() -> list[Path]:
     "Folders searched for pretrained weights: `regx_home()/weights`, then torch's hub cache."
@@ -300,9 +325,35 @@ def vgg19(n_in=3, n_out=10, dropout=0., bn=False, size=32, pretrained=False):
     "VGG-19 for small images (no last max-pool, global average pool, 512-512-out classifier); bn=True for VGG-19-BN."
     return _vgg(19, n_in, n_out, dropout, bn, size, pretrained)
 
+# %% ../nbs/02_models.ipynb #cc7937c5
+class EfficientNet(nn.Module):
+    "torchvision's EfficientNet-B0 for small images: `Normalize` first, stride-1 stem, non-inplace activations, a fresh classifier."
+    def __init__(self, n_in=3, n_out=10, dropout=0., config=None):
+        super().__init__()
+        import torchvision
+        tv = torchvision.models.efficientnet_b0(weights=None)
+        self.norm = Normalize(n_in=n_in)
+        self.features = tv.features
+        stem = nn.Conv2d(n_in, tv.features[0][0].out_channels, 3, stride=1, padding=1, bias=False)
+        nn.init.kaiming_normal_(stem.weight, mode='fan_out')  # as torchvision initializes its convs
+        self.features[0][0] = stem
+        for mod in self.modules():
+            if getattr(mod, 'inplace', False): mod.inplace = False  # guided backprop and DeepLIFT need the activations' inputs
+        self.avgpool, self.flatten = nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        self.classifier = nn.Sequential(nn.Dropout(dropout) if dropout else nn.Identity(), nn.Linear(tv.classifier[1].in_features, n_out))
+        self.config = config or {}
+    def forward(self, x): return self.classifier(self.flatten(self.avgpool(self.features(self.norm(x)))))
+
+@MODELS.register('efficientnet_b0')
+def efficientnet_b0(n_in=3, n_out=10, dropout=0., bn=True, size=32, pretrained=False):
+    "EfficientNet-B0 (torchvision's MBConv blocks with squeeze-and-excitation) for small images: stride-1 stem, always batch norm."
+    m = EfficientNet(n_in, n_out, dropout, config=dict(name='efficientnet_b0', n_in=n_in, n_out=n_out, dropout=dropout, bn=True, size=size, pretrained=pretrained))
+    if pretrained: load_pretrained(m, 'efficientnet_b0'); _pretrained_norm(m, n_in)
+    return m
+
 # %% ../nbs/02_models.ipynb #a00b1b32
 def get_model(name:str, # a name from `MODELS` (see `models_table()`)
-              n_in:int=1, # input channels
+              n_in:int=1, # input channels (input features for the models of points, `POINT_MODELS`)
               n_out:int=10, # number of classes
               dropout:float=0., # dropout probability in the dense part (0: none)
               bn:bool=False, # batch norm after each conv/linear layer (ResNets always have it)
@@ -321,7 +372,7 @@ def get_model(name:str, # a name from `MODELS` (see `models_table()`)
     kw = dict(n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, **kwargs)
     if size is not None: kw['size'] = size
     if pretrained:
-        if 'pretrained' not in fn.__code__.co_varnames: raise RegxError(f"{name!r} has no pretrained weights; those that do: resnet18, resnet50, vgg16, vgg19")
+        if 'pretrained' not in fn.__code__.co_varnames: raise RegxError(f"{name!r} has no pretrained weights; those that do: resnet18, resnet50, vgg16, vgg19, efficientnet_b0")
         kw['pretrained'] = True
     try: m = fn(**kw)
     except RuntimeError as e:

@@ -20,11 +20,11 @@ import fastai.callback.progress  # Learner.no_bar
 
 # %% auto #0
 __all__ = ['REGULARIZERS', 'weight_layers', 'l1_penalty', 'l2_penalty', 'soft_svb_penalty', 'hard_svb_', 'orthogonal_init_',
-           'jacobian_norm2', 'jacobian_det_penalty', 'confidence_penalty', 'smooth_targets', 'label_smoothing_loss',
-           'Regularizer', 'NoReg', 'L1', 'L2', 'WeightDecay', 'ElasticNet', 'SoftSVB', 'HardSVB', 'Jacobian',
-           'JacobianDet', 'ConfidencePenalty', 'LabelSmoothing', 'InputNoise', 'WeightNoise', 'Dropout', 'BatchNorm',
-           'get_regularizer', 'parse_reg', 'as_regularizers', 'reg_tag', 'reg_label', 'expand_regs',
-           'regularizers_table', 'weight_stats', 'StepTimer', 'step_cost']
+           'jacobian_norm2', 'jacobian_volume', 'jacobian_det_penalty', 'confidence_penalty', 'smooth_targets',
+           'label_smoothing_loss', 'Regularizer', 'NoReg', 'L1', 'L2', 'WeightDecay', 'ElasticNet', 'SoftSVB',
+           'HardSVB', 'Jacobian', 'JacobianDet', 'ConfidencePenalty', 'LabelSmoothing', 'InputNoise', 'WeightNoise',
+           'Dropout', 'BatchNorm', 'get_regularizer', 'parse_reg', 'as_regularizers', 'reg_tag', 'reg_label',
+           'expand_regs', 'regularizers_table', 'weight_stats', 'StepTimer', 'step_cost']
 
 # %% ../nbs/03_regularizers.ipynb #eddbe2b4
 def weight_layers(model:nn.Module, # a model, Learner or Run
@@ -134,19 +134,28 @@ def jacobian_norm2(model:nn.Module, # a model, Learner or Run
     return scale * total / B
 
 # %% ../nbs/03_regularizers.ipynb #9efcef66
-def jacobian_det_penalty(model:nn.Module, # a map from R^d to R^d
-                         x:torch.Tensor, # inputs (N, d)
-                        ) -> torch.Tensor:
-    "Batch mean of (det J(x) - 1)^2 for a model whose input and output have the same dimension (costly: d backward passes)."
+def jacobian_volume(model:nn.Module, # a map from R^d to R^m, m >= d
+                    x:torch.Tensor, # inputs (N, d)
+                    create_graph:bool=False, # True to differentiate the result (the penalty does)
+                   ) -> torch.Tensor:
+    "The factor by which `model` scales volumes at each input: det J for m = d, sqrt(det JᵀJ) for m > d (one backward pass per output)."
     x = x.detach().requires_grad_(True)
     z = get_module(model)(x)
     d_in, d_out = x[0].numel(), z[0].numel()
-    if d_in != d_out or z.dim() != 2:
-        raise RegxError(f"jacobian_det needs a map whose input and output have the same dimension; this one maps "
-                        f"{d_in} inputs to {d_out} outputs. It is meant for low-dimensional toy problems; use 'jacobian' for images")
-    rows = [torch.autograd.grad(z[:, i].sum(), x, create_graph=True)[0].reshape(len(x), -1) for i in range(d_out)]
-    J = torch.stack(rows, dim=1)
-    return (torch.linalg.det(J) - 1).pow(2).mean()
+    if d_out < d_in or z.dim() != 2:
+        raise RegxError(f"jacobian_det needs a map from R^d to R^m with m >= d (a square J, or more outputs than inputs); this one maps "
+                        f"{d_in} inputs to {d_out} outputs, which squeezes every volume to 0. It is meant for low-dimensional toy "
+                        f"problems (get_dls('gaussian_clusters') with get_model('mlp')); use 'jacobian' for images")
+    rows = [torch.autograd.grad(z[:, i].sum(), x, create_graph=True, retain_graph=True)[0].reshape(len(x), -1) for i in range(d_out)]
+    J = torch.stack(rows, dim=1)  # (N, m, d)
+    vol = torch.linalg.det(J) if d_in == d_out else torch.linalg.det(J.transpose(1, 2) @ J).clamp_min(1e-12).sqrt()
+    return vol if create_graph else vol.detach()
+
+def jacobian_det_penalty(model:nn.Module, # a map from R^d to R^m, m >= d
+                         x:torch.Tensor, # inputs (N, d)
+                        ) -> torch.Tensor:
+    "Batch mean of (vol J(x) - 1)^2, vol J from `jacobian_volume` (costly: one backward pass per output)."
+    return (jacobian_volume(model, x, create_graph=True) - 1).pow(2).mean()
 
 # %% ../nbs/03_regularizers.ipynb #82ab929b
 def confidence_penalty(logits:torch.Tensor, # (N, C) logits
@@ -292,7 +301,7 @@ class Jacobian(Regularizer):
 # %% ../nbs/03_regularizers.ipynb #a5a89057
 @_register
 class JacobianDet(Regularizer):
-    "Jacobian determinant penalty λ·(det J − 1)² for maps from R^d to R^d (costly: d backward passes)."
+    "Jacobian determinant penalty λ·(vol J − 1)² for maps from R^d to R^m, m ≥ d (vol J = det J, or sqrt(det JᵀJ) for m > d)."
     reg_name, defaults = 'jacobian_det', dict(lam=0.01)
     def penalty(self): return jacobian_det_penalty(self.model, self.xb[0])
 

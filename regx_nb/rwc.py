@@ -71,19 +71,20 @@ def rwc_elementwise(w_prev, # one layer's weights before
     return float(_rwc_elementwise(*_pair(w_prev, w_curr), eps))
 
 # %% ../nbs/10_rwc.ipynb #5966b24e
-PRIMITIVES = ('depthwise', 'pointwise', 'squeeze_excite', 'conv', 'linear')
+PRIMITIVES = ('depthwise', 'linear_expansion', 'pointwise', 'squeeze_excite', 'conv', 'linear')
 _SE = re.compile(r'squeeze.?excit|^se(module|layer|block)?$', re.I)
 
 def layer_primitive(module:nn.Module, # a conv or linear layer
                     in_se:bool=False, # the layer sits inside a squeeze-and-excitation block
+                    expands:bool=False, # the layer feeds a depthwise conv (the expansion of an inverted-residual block)
                    ) -> str:
-    "The primitive of a layer: 'squeeze_excite', 'depthwise', 'pointwise', 'conv' or 'linear'."
+    "The primitive of a layer: 'squeeze_excite', 'depthwise', 'linear_expansion', 'pointwise', 'conv' or 'linear'."
     conv = isinstance(module, nn.modules.conv._ConvNd)
     if not (conv or isinstance(module, nn.Linear)): raise RegxError(f"expected a conv or linear layer, got {type(module).__name__}")
     if in_se: return 'squeeze_excite'
     if isinstance(module, nn.Linear): return 'linear'
     if module.groups > 1 and module.groups == module.in_channels: return 'depthwise'
-    if all(k == 1 for k in module.kernel_size) and module.groups == 1: return 'pointwise'
+    if all(k == 1 for k in module.kernel_size) and module.groups == 1: return 'linear_expansion' if expands else 'pointwise'
     return 'conv'
 
 # %% ../nbs/10_rwc.ipynb #ce5de300
@@ -93,7 +94,12 @@ def layer_primitives(model:nn.Module, # a model, Learner or Run
     m = get_module(model)
     se = [n for n, mod in m.named_modules() if n and _SE.search(type(mod).__name__)]
     def inside(n): return any(n.startswith(s + '.') for s in se)
-    out = {n: layer_primitive(mod, inside(n)) for n, mod in weight_layers(m)}
+    layers = weight_layers(m)
+    def feeds_depthwise(i):
+        if i + 1 >= len(layers): return False
+        nxt, mod = layers[i + 1][1], layers[i][1]
+        return isinstance(nxt, nn.modules.conv._ConvNd) and nxt.groups > 1 and nxt.groups == nxt.in_channels == getattr(mod, 'out_channels', -1)
+    out = {n: layer_primitive(mod, inside(n), feeds_depthwise(i)) for i, (n, mod) in enumerate(layers)}
     return pd.Series(out, name='primitive', dtype=object).rename_axis('layer')
 
 # %% ../nbs/10_rwc.ipynb #b5363a8d

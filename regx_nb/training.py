@@ -139,7 +139,7 @@ def make_learner(data='fashion_mnist_sample', # a dataset name or fastai DataLoa
     regs = as_regularizers(reg)
     variant = {k: v for r in regs for k, v in r.model_kwargs.items()}
     if isinstance(model, str):
-        model = get_model(model, n_in=dls.n_in, n_out=dls.c, size=dls.size[0], stats=dls.stats, **{**(model_kw or {}), **variant})
+        model = get_model(model, n_in=dls.n_in, n_out=dls.c, size=dls.size[0] if dls.size else None, stats=dls.stats, **{**(model_kw or {}), **variant})
     elif not isinstance(model, nn.Module): raise RegxError(f"model must be a name or an nn.Module, got {type(model).__name__}")
     if opt not in _OPTS: raise RegxError(f"opt must be one of {list(_OPTS)}, got {opt!r}")
     opt_func = _OPTS[opt] if opt == 'adam' else (lambda ps, lr: SGD(ps, lr, mom=0.9))
@@ -296,7 +296,7 @@ class Run:
     def build_model(self) -> nn.Module:
         "The model of this run with fresh weights."
         cfg = dict(self._json('model_config.json'))
-        return get_model(cfg.pop('name'), **{k: v for k, v in cfg.items() if k in ('n_in', 'n_out', 'dropout', 'bn', 'size', 'stem')})
+        return get_model(cfg.pop('name'), **{k: v for k, v in cfg.items() if k in ('n_in', 'n_out', 'dropout', 'bn', 'size', 'stem', 'hidden')})
     @property
     def model(self) -> nn.Module:
         "The trained model of a finished run, its weights verified against their checksum, in eval mode, on `default_device(self.device)`."

@@ -198,3 +198,14 @@ def test_bad_names_and_options():
     with pytest.raises(RegxError, match='channels must be'): get_dls('digits', channels=4)
     assert set(DATASETS.names) == {'fashion_mnist_sample', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'svhn',
                                    'stanford_dogs', 'digits', 'fashion_scenes'}
+
+def test_gaussian_clusters_are_points_split_five_one_one():
+    dls = get_dls('gaussian_clusters', n_points=700)
+    assert [len(dl.dataset) for dl in dls.loaders] == [500, 100, 100] and dls.size == () and dls.n_in == 2 and dls.c == 4
+    x, y = dls.one_batch()
+    assert x.shape == (64, 2) and x.dtype == torch.float32
+    tr = dls.train.dataset
+    for k, c in enumerate(data.CLUSTER_CENTRES):  # each class is one cluster
+        assert (tr.x[tr.y == k].mean(0) - torch.tensor(c)).abs().max() < 0.25
+    with pytest.raises(RegxError, match='holds points'): get_dls('gaussian_clusters', channels=3)
+    with pytest.raises(RegxError, match='spread must be'): get_dls('gaussian_clusters', spread=-1.)

@@ -4,9 +4,11 @@ import pytest
 import torch
 from torch import nn
 from regx_nb.core import RegxError, UnknownNameError
-from regx_nb.models import MODELS, Normalize, get_layer, get_model, model_table
+from regx_nb.models import MODELS, POINT_MODELS, Normalize, get_layer, get_model, model_table
 
-@pytest.mark.parametrize('name', MODELS.names)
+IMAGE_MODELS = [n for n in MODELS.names if n not in POINT_MODELS]
+
+@pytest.mark.parametrize('name', IMAGE_MODELS)
 @pytest.mark.parametrize('n_in,n_out,size', [(1, 10, 28), (3, 100, 32)])
 def test_forward_shapes(name, n_in, n_out, size):
     m = get_model(name, n_in=n_in, n_out=n_out, size=size).eval()
@@ -14,7 +16,7 @@ def test_forward_shapes(name, n_in, n_out, size):
     with torch.no_grad(): assert m(torch.rand(3, n_in, size, size)).shape == (3, n_out)
     assert not any(getattr(x, 'inplace', False) for x in m.modules())
 
-@pytest.mark.parametrize('name', MODELS.names)
+@pytest.mark.parametrize('name', IMAGE_MODELS)
 def test_wrong_channels_is_a_clear_error(name):
     m = get_model(name, n_in=1, size=28)
     with pytest.raises(RegxError, match=r'expects images \(N, 1, H, W\)'): m(torch.rand(1, 3, 28, 28))
@@ -34,3 +36,10 @@ def test_bad_names_and_arguments():
     with pytest.raises(UnknownNameError, match='Known models: simple_cnn'): get_model('alexnet9')
     with pytest.raises(RegxError, match='n_out must be'): get_model('lenet', n_out=0)
     with pytest.raises(RegxError, match='pass a larger size'): get_model('ddnet', size=8)
+
+@pytest.mark.parametrize('name', POINT_MODELS)
+def test_point_models(name):
+    m = get_model(name, n_in=2, n_out=4).eval()
+    assert isinstance(next(iter(m.children())), Normalize) and m.norm.points
+    with torch.no_grad(): assert m(torch.rand(3, 2)).shape == (3, 4)
+    with pytest.raises(RegxError, match=r'expects points \(N, 2\)'): m(torch.rand(1, 2, 28, 28))

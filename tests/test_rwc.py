@@ -138,3 +138,12 @@ def test_bad_input():
     with pytest.raises(RegxError, match='expected a Run'): load_rwc(1.5)
     with pytest.raises(RegxError, match='other layers'):
         x, _ = _planted(); plot_rwc_curves(x.iloc[:5], cluster_layers(x.iloc[5:]))
+
+def test_linear_expansion_primitive():
+    "A 1x1 conv that feeds a depthwise conv over its outputs is a linear expansion; the projection after it is pointwise."
+    from regx_nb.models import get_model
+    ir = nn.Sequential(nn.Conv2d(8, 48, 1), nn.Conv2d(48, 48, 3, groups=48), nn.Conv2d(48, 8, 1), nn.Conv2d(8, 16, 1))
+    assert list(layer_primitives(ir)) == ['linear_expansion', 'depthwise', 'pointwise', 'pointwise']
+    counts = layer_primitives(get_model('efficientnet_b0', n_in=3)).value_counts().to_dict()
+    assert counts == {'squeeze_excite': 32, 'pointwise': 17, 'depthwise': 16, 'linear_expansion': 15, 'conv': 1, 'linear': 1}
+    assert set(layer_primitives(get_model('resnet18'))) == {'conv', 'pointwise', 'linear'}

@@ -127,3 +127,20 @@ def test_a_run_records_top5_accuracy_on_valid_and_test(tmp_path):
     dls = get_dls('fashion_mnist_sample', n_train=128, seed=0)
     assert r.metrics['test_top5'] == pytest.approx(topk_accuracy(r.model, dls.test)) and r.metrics['valid_top5'] == pytest.approx(topk_accuracy(r.model, dls.valid))
     assert r.metrics['test_top5'] >= r.metrics['test_acc'] and r.metrics['test_acc'] == pytest.approx(topk_accuracy(r.model, dls.test, k=1))
+
+def test_toy_problem_trains_with_the_jacobian_determinant(tmp_path):
+    "RegDNNs' toy problem end to end: points (N, 2), the MLP, jacobian_det; the run reloads with its hidden widths."
+    from regx_nb.regularizers import jacobian_volume
+    learn = make_learner('gaussian_clusters', 'mlp', reg='jacobian_det', bs=32)
+    assert learn.dls.size == () and learn.model.config['hidden'] == [64, 64]
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 3e-3)
+    with learn.no_bar(): loss, acc = learn.validate(dl=learn.dls.test)
+    assert acc > 0.7 and torch.isfinite(torch.tensor(loss))  # the clusters are separable to ~0.85
+    spec = dict(data='gaussian_clusters', model='mlp', reg='jacobian_det:lam=1.0', epochs=3, bs=32, model_kw={'hidden': [16, 16]})
+    r = train_run(spec, tmp_path / 'runs', progress=False)
+    m = r.model
+    assert m.fc1.out_features == 16 and r.metrics['test_acc'] > 0.5 and r.metrics['test_top5'] == 1.0  # k capped at the 4 classes
+    v = jacobian_volume(m, get_dls('gaussian_clusters').test.dataset.x)
+    base = train_run({**spec, 'reg': 'none'}, tmp_path / 'runs', progress=False)
+    v0 = jacobian_volume(base.model, get_dls('gaussian_clusters').test.dataset.x)
+    assert (v - 1).abs().median() < (v0 - 1).abs().median()  # the penalty pulls the volume factor towards 1
