@@ -139,8 +139,8 @@ def jacobian_volume(model:nn.Module, # a map from R^d to R^m, m >= d
                     create_graph:bool=False, # True to differentiate the result (the penalty does)
                    ) -> torch.Tensor:
     "The factor by which `model` scales volumes at each input: det J for m = d, sqrt(det JᵀJ) for m > d (one backward pass per output)."
-    x = x.detach().requires_grad_(True)
-    z = get_module(model)(x)
+    x, m = x.detach().requires_grad_(True), get_module(model)
+    with _bn_stats_kept(m): z = m(x)  # (the penalty's own pass leaves batch-norm statistics alone, as the Jacobian penalty's do)
     d_in, d_out = x[0].numel(), z[0].numel()
     if d_out < d_in or z.dim() != 2:
         raise RegxError(f"jacobian_det needs a map from R^d to R^m with m >= d (a square J, or more outputs than inputs); this one maps "
