@@ -120,32 +120,50 @@ def ddnet(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     return KitCNN(_head(l, n_in, size, [256, 256], n_out, dropout, bn), name='ddnet', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #ec299e79
+def _lab_dense(l, n_in, size, widths, n_out, dropout, bn):
+    "The lab's dense part: flatten (then BN, dropout when there is no hidden layer), Linear → ReLU → (BN) → (dropout) per width, the output layer."
+    l['flatten'] = nn.Flatten()
+    nf = _n_features(OrderedDict(l), n_in, size)
+    if not widths:
+        if bn: l['bnf0'] = nn.BatchNorm1d(nf)
+        if dropout: l['drop1'] = nn.Dropout(dropout)
+    for i, w in enumerate(widths, 1):
+        l[f'fc{i}'] = nn.Linear(nf, w); l[f'reluf{i}'] = nn.ReLU()
+        if bn: l[f'bnf{i}'] = nn.BatchNorm1d(w)
+        if dropout: l[f'drop{i}'] = nn.Dropout(dropout)
+        nf = w
+    l[f'fc{len(widths) + 1}'] = nn.Linear(nf, n_out)
+    return l
+
 @MODELS.register('lab1')
 def lab1(n_in=3, n_out=10, dropout=0., bn=False, size=32):
-    "Lab CNN 1: conv(64, same)-pool-conv(64, same)-pool(4)-dense(out)."
+    "Lab CNN 1: conv(64, same)-pool-conv(64, same)-pool(4)-dense(out); BN after pool2 and flatten, dropout after pool1 and flatten, as in the lab."
     l = _start(n_in)
-    _conv_block(l, 1, n_in, 64, 3, 1, bn)
+    _conv_block(l, 1, n_in, 64, 3, 1, False)
     if dropout: l['drop0'] = nn.Dropout(dropout)
-    _conv_block(l, 2, 64, 64, 3, 1, bn, pool=False); l['pool2'] = nn.MaxPool2d(4)
-    return KitCNN(_head(l, n_in, size, [], n_out, dropout, bn), name='lab1', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
+    _conv_block(l, 2, 64, 64, 3, 1, False, pool=False); l['pool2'] = nn.MaxPool2d(4)
+    if bn: l['bn2'] = nn.BatchNorm2d(64)
+    return KitCNN(_lab_dense(l, n_in, size, [], n_out, dropout, bn), name='lab1', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #c86e44b2
 @MODELS.register('lab2')
 def lab2(n_in=3, n_out=10, dropout=0., bn=False, size=32):
-    "Lab CNN 2: conv(64, valid)-pool-dense(100)-dense(out)."
+    "Lab CNN 2: conv(64, valid)-pool-dense(100)-dense(out); BN after pool1 and dense(100), dropout after pool1 and dense(100), as in the lab."
     l = _start(n_in)
-    _conv_block(l, 1, n_in, 64, 3, 0, bn)
+    _conv_block(l, 1, n_in, 64, 3, 0, False)
+    if bn: l['bn1'] = nn.BatchNorm2d(64)
     if dropout: l['drop0'] = nn.Dropout(dropout)
-    return KitCNN(_head(l, n_in, size, [100], n_out, dropout, bn), name='lab2', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
+    return KitCNN(_lab_dense(l, n_in, size, [100], n_out, dropout, bn), name='lab2', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #b5f0687c
 @MODELS.register('lab3')
 def lab3(n_in=3, n_out=10, dropout=0., bn=False, size=32):
-    "Lab CNN 3: conv(64, valid)-pool-conv(64, valid)-dense(100)-dense(out)."
+    "Lab CNN 3: conv(64, valid)-pool-conv(64, valid)-dense(100)-dense(out); BN after conv2 and dense(100), dropout after conv2 and dense(100), as in the lab."
     l = _start(n_in)
-    _conv_block(l, 1, n_in, 64, 3, 0, bn); _conv_block(l, 2, 64, 64, 3, 0, bn, pool=False)
+    _conv_block(l, 1, n_in, 64, 3, 0, False); _conv_block(l, 2, 64, 64, 3, 0, False, pool=False)
+    if bn: l['bn2'] = nn.BatchNorm2d(64)
     if dropout: l['drop0'] = nn.Dropout(dropout)
-    return KitCNN(_head(l, n_in, size, [100], n_out, dropout, bn), name='lab3', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
+    return KitCNN(_lab_dense(l, n_in, size, [100], n_out, dropout, bn), name='lab3', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #bcc00d28
 POINT_MODELS = ('mlp',)

@@ -43,3 +43,11 @@ def test_point_models(name):
     assert isinstance(next(iter(m.children())), Normalize) and m.norm.points
     with torch.no_grad(): assert m(torch.rand(3, 2)).shape == (3, 4)
     with pytest.raises(RegxError, match=r'expects points \(N, 2\)'): m(torch.rand(1, 2, 28, 28))
+
+def test_lab_cnns_match_the_labs_parameter_tables():
+    "CSCI 5922 Lab 2's tables: trainable parameters at 3x32x32 with 10 classes, plain and with batch norm where the lab put it."
+    from regx_nb.models import n_params
+    assert [n_params(get_model(n, n_in=3, size=32)) for n in ('lab1', 'lab2', 'lab3')] == [48970, 1442902, 1121430]
+    assert [n_params(get_model(n, n_in=3, size=32, bn=True)) for n in ('lab1', 'lab2', 'lab3')] == [51146, 1443230, 1121758]
+    m = get_model('lab1', n_in=3, size=32, dropout=0.3)
+    assert [n for n, x in m.named_children() if isinstance(x, nn.Dropout)] == ['drop0', 'drop1']  # after pool1 and after flatten
