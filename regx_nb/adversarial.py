@@ -317,6 +317,25 @@ def _plane(m, x, plane, seed, y):
     v = _unit(r2 - (r2 * u).sum() * u)
     return u, v
 
+def _grid(span, resolution):
+    "The checked grid of a class map: coordinates c (R,) and the offsets A (along columns), B (along rows), each (R, R)."
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 3: raise RegxError(f"resolution must be an int >= 3, got {resolution!r}")
+    span = _check_eps(span, 'span')
+    if span == 0: raise RegxError("span must be > 0")
+    c = torch.linspace(-span, span, int(resolution))
+    B, A = torch.meshgrid(c, c, indexing='ij')
+    return c, A, B
+
+def _class_map(m, pts, batch_size):
+    "The predicted class and its probability at each of the R*R points, as two (R, R) maps."
+    cls, conf = [], []
+    with torch.no_grad(), _AttackMode(m):
+        for i in range(0, len(pts), batch_size):
+            p = F.softmax(m(pts[i:i + batch_size].to(module_device(m))).float(), 1).cpu()
+            cf, cl = p.max(1); cls.append(cl); conf.append(cf)
+    R = math.isqrt(len(pts))
+    return torch.cat(cls).view(R, R), torch.cat(conf).view(R, R)
+
 def decision_boundary(model, # a Learner, Run or module
                       x:torch.Tensor, # one image (C, H, W) or (1, C, H, W), pixels in [0, 1]
                       plane:str='random', # 'random' (two random directions) or 'adversarial' (the loss gradient and a random one)
@@ -332,24 +351,14 @@ def decision_boundary(model, # a Learner, Run or module
     x = check_images(x)
     if len(x) != 1: raise RegxError(f"decision_boundary takes one image, got a batch of {len(x)}: call it per image (see `boundary_tv`)")
     if plane not in ('random', 'adversarial'): raise RegxError(f"plane must be 'random' or 'adversarial', got {plane!r}")
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 3: raise RegxError(f"resolution must be an int >= 3, got {resolution!r}")
-    span = _check_eps(span, 'span')
-    if span == 0: raise RegxError("span must be > 0")
+    c, A, B = _grid(span, resolution)
     x = x[0].float().cpu(); dev = module_device(m)
     with torch.no_grad(), _AttackMode(m): label = int(m(x[None].to(dev)).argmax(1))
     yy = torch.tensor([label if y is None else int(y)], device=dev)
     u, v = _plane(m, x, plane, seed, yy)
-    c = torch.linspace(-span, span, int(resolution))
-    B, A = torch.meshgrid(c, c, indexing='ij')
     pts = x[None] + A.reshape(-1, 1, 1, 1) * u[None] + B.reshape(-1, 1, 1, 1) * v[None]
     if clip: pts = pts.clamp_(0, 1)
-    cls, conf = [], []
-    with torch.no_grad(), _AttackMode(m):
-        for i in range(0, len(pts), batch_size):
-            p = F.softmax(m(pts[i:i + batch_size].to(dev)).float(), 1).cpu()
-            cf, cl = p.max(1); cls.append(cl); conf.append(cf)
-    R = int(resolution)
-    return Boundary(torch.cat(cls).view(R, R), torch.cat(conf).view(R, R), c, u, v, x, label, plane)
+    return Boundary(*_class_map(m, pts, batch_size), c, u, v, x, label, plane)
 
 # %% ../nbs/09_adversarial.ipynb #40c4d8ba
 def plot_boundary(maps, # a `Boundary`, or {title: Boundary} to compare (one row)
@@ -443,20 +452,10 @@ def decision_regions(model, # a Learner, Run or module whose inputs are points i
     if not (getattr(norm, 'points', False) and norm.n_in == 2):
         raise RegxError("decision_regions draws models of points in the plane (inputs (N, 2), e.g. get_model('mlp', n_in=2)); "
                         "for images use decision_boundary, which takes a plane through an input")
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 3: raise RegxError(f"resolution must be an int >= 3, got {resolution!r}")
-    span = _check_eps(span, 'span')
-    if span == 0: raise RegxError("span must be > 0")
-    R = int(resolution); c = torch.linspace(-span, span, R)
-    B, A = torch.meshgrid(c, c, indexing='ij')
-    pts = torch.stack([A.flatten(), B.flatten()], 1)
-    cls, conf = [], []
-    with torch.no_grad(), _AttackMode(m):
-        for i in range(0, len(pts), batch_size):
-            p = F.softmax(m(pts[i:i + batch_size].to(module_device(m))).float(), 1).cpu()
-            cf, cl = p.max(1); cls.append(cl); conf.append(cf)
-    classes = torch.cat(cls).view(R, R)
-    return Boundary(classes, torch.cat(conf).view(R, R), c, torch.tensor([1., 0.]), torch.tensor([0., 1.]), torch.zeros(2),
-                    int(classes[R // 2, R // 2]), 'input')
+    c, A, B = _grid(span, resolution)
+    classes, conf = _class_map(m, torch.stack([A.flatten(), B.flatten()], 1), batch_size)
+    R = len(c)
+    return Boundary(classes, conf, c, torch.tensor([1., 0.]), torch.tensor([0., 1.]), torch.zeros(2), int(classes[R // 2, R // 2]), 'input')
 
 # %% ../nbs/09_adversarial.ipynb #e00b4ab1
 def correlation_ci(a, b, # two paired samples

@@ -65,15 +65,19 @@ def _conv_block(layers, i, cin, cout, k, pad, bn, act='relu', pool=True):
 def _n_features(layers, n_in, size):
     with torch.no_grad(): return nn.Sequential(layers).eval()(torch.zeros(1, n_in, size, size)).numel()
 
-def _head(layers, n_in, size, widths, n_out, dropout, bn, act='relu', start=None):
-    "Flatten, then Linear → (BN) → act → (Dropout) for each width, then the output layer."
+def _head(layers, n_in, size, widths, n_out, dropout, bn, act='relu', start=None, lab=False):
+    "Flatten, then Linear → (BN) → act → (Dropout) for each width, then the output layer. `lab`: the lab CNNs' order, BN after the activation, and BN and dropout on the flattened features when there is no hidden layer."
     nf = _n_features(OrderedDict(layers), n_in, size)
     layers['flatten'] = nn.Flatten()
+    if lab and not widths:
+        if bn: layers['bnf0'] = nn.BatchNorm1d(nf)
+        if dropout: layers['drop1'] = nn.Dropout(dropout)
     i = start or 1
     for w in widths:
         layers[f'fc{i}'] = nn.Linear(nf, w)
-        if bn: layers[f'bnf{i}'] = nn.BatchNorm1d(w)
+        if bn and not lab: layers[f'bnf{i}'] = nn.BatchNorm1d(w)
         layers[f'{act}f{i}'] = _act(act)
+        if bn and lab: layers[f'bnf{i}'] = nn.BatchNorm1d(w)
         if dropout: layers[f'drop{i}'] = nn.Dropout(dropout)
         nf, i = w, i + 1
     layers[f'fc{i}'] = nn.Linear(nf, n_out)
@@ -120,21 +124,6 @@ def ddnet(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     return KitCNN(_head(l, n_in, size, [256, 256], n_out, dropout, bn), name='ddnet', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #ec299e79
-def _lab_dense(l, n_in, size, widths, n_out, dropout, bn):
-    "The lab's dense part: flatten (then BN, dropout when there is no hidden layer), Linear → ReLU → (BN) → (dropout) per width, the output layer."
-    l['flatten'] = nn.Flatten()
-    nf = _n_features(OrderedDict(l), n_in, size)
-    if not widths:
-        if bn: l['bnf0'] = nn.BatchNorm1d(nf)
-        if dropout: l['drop1'] = nn.Dropout(dropout)
-    for i, w in enumerate(widths, 1):
-        l[f'fc{i}'] = nn.Linear(nf, w); l[f'reluf{i}'] = nn.ReLU()
-        if bn: l[f'bnf{i}'] = nn.BatchNorm1d(w)
-        if dropout: l[f'drop{i}'] = nn.Dropout(dropout)
-        nf = w
-    l[f'fc{len(widths) + 1}'] = nn.Linear(nf, n_out)
-    return l
-
 @MODELS.register('lab1')
 def lab1(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     "Lab CNN 1: conv(64, same)-pool-conv(64, same)-pool(4)-dense(out); BN after pool2 and flatten, dropout after pool1 and flatten, as in the lab."
@@ -143,7 +132,7 @@ def lab1(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     if dropout: l['drop0'] = nn.Dropout(dropout)
     _conv_block(l, 2, 64, 64, 3, 1, False, pool=False); l['pool2'] = nn.MaxPool2d(4)
     if bn: l['bn2'] = nn.BatchNorm2d(64)
-    return KitCNN(_lab_dense(l, n_in, size, [], n_out, dropout, bn), name='lab1', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
+    return KitCNN(_head(l, n_in, size, [], n_out, dropout, bn, lab=True), name='lab1', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #c86e44b2
 @MODELS.register('lab2')
@@ -153,7 +142,7 @@ def lab2(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     _conv_block(l, 1, n_in, 64, 3, 0, False)
     if bn: l['bn1'] = nn.BatchNorm2d(64)
     if dropout: l['drop0'] = nn.Dropout(dropout)
-    return KitCNN(_lab_dense(l, n_in, size, [100], n_out, dropout, bn), name='lab2', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
+    return KitCNN(_head(l, n_in, size, [100], n_out, dropout, bn, lab=True), name='lab2', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #b5f0687c
 @MODELS.register('lab3')
@@ -163,7 +152,7 @@ def lab3(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     _conv_block(l, 1, n_in, 64, 3, 0, False); _conv_block(l, 2, 64, 64, 3, 0, False, pool=False)
     if bn: l['bn2'] = nn.BatchNorm2d(64)
     if dropout: l['drop0'] = nn.Dropout(dropout)
-    return KitCNN(_lab_dense(l, n_in, size, [100], n_out, dropout, bn), name='lab3', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
+    return KitCNN(_head(l, n_in, size, [100], n_out, dropout, bn, lab=True), name='lab3', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #bcc00d28
 POINT_MODELS = ('mlp',)

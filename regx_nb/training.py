@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #2a816171
 from __future__ import annotations
-import argparse, contextlib, functools, hashlib, json, math, os, random, shutil, subprocess, sys, tempfile, time, traceback, warnings
+import argparse, contextlib, functools, hashlib, inspect, json, math, os, random, shutil, subprocess, sys, tempfile, time, traceback, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from .core import *
 from .core import _host
 from .data import get_dls
-from .models import get_model, n_params
+from .models import MODELS, get_model, n_params
 from .regularizers import Regularizer, as_regularizers, reg_tag
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
@@ -296,7 +296,8 @@ class Run:
     def build_model(self) -> nn.Module:
         "The model of this run with fresh weights."
         cfg = dict(self._json('model_config.json'))
-        return get_model(cfg.pop('name'), **{k: v for k, v in cfg.items() if k in ('n_in', 'n_out', 'dropout', 'bn', 'size', 'stem', 'hidden')})
+        name = cfg.pop('name'); takes = inspect.signature(MODELS[name]).parameters
+        return get_model(name, **{k: v for k, v in cfg.items() if k in takes and k != 'pretrained'})  # (the run's weights load next)
     @property
     def model(self) -> nn.Module:
         "The trained model of a finished run, its weights verified against their checksum, in eval mode, on `default_device(self.device)`."
