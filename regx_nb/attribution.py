@@ -22,9 +22,9 @@ import re
 
 # %% auto #0
 __all__ = ['METHODS', 'SIGNED', 'METRICS', 'inspect_forward', 'check_model', 'default_cam_layer', 'rectified', 'AreaTarget',
-           'attribute', 'compare', 'gradcam_layers', 'CamRecorder', 'plot_cam_epochs', 'plot_cam_runs', 'pointing_game',
-           'relevance_mass', 'gini', 'map_tv', 'deletion_auc', 'insertion_auc', 'randomized_copy', 'sanity_check',
-           'explanation_metrics', 'explorer']
+           'attribute', 'compare', 'cam_layers', 'gradcam_layers', 'CamRecorder', 'plot_cam_epochs', 'plot_cam_runs',
+           'pointing_game', 'relevance_mass', 'gini', 'map_tv', 'deletion_auc', 'insertion_auc', 'randomized_copy',
+           'sanity_check', 'explanation_metrics', 'explorer']
 
 # %% ../nbs/06_gradcam.ipynb #c81247ea
 _ACT_FUNCS = {'relu': (nn.ReLU,), 'tanh': (nn.Tanh,), 'sigmoid': (nn.Sigmoid,), 'gelu': (nn.GELU,), 'silu': (nn.SiLU,),
@@ -284,11 +284,21 @@ def compare(models:dict, # {label: model/Learner/Run}
     return fig
 
 # %% ../nbs/06_gradcam.ipynb #dfe6c02a
-def gradcam_layers(model, images:torch.Tensor, layers:list|None=None, targets=None, cell:float=1.3) -> plt.Figure:
-    "Grad-CAM of the same images at several layers of one model (one colour scale per layer)."
+def cam_layers(model:nn.Module, x:torch.Tensor, which:str='convs') -> list[str]:
+    "Grad-CAM layers of `model` with maps larger than 2x2: 'convs' (the rectified output of every convolution) or 'stages' (the last of them at each resolution)."
+    if which not in ('convs', 'stages'): raise RegxError(f"layers must be a list of layer names, 'convs' or 'stages', got {which!r}")
+    info = inspect_forward(model, x)
+    convs = [rectified(model, n, info) for n in conv_layers(model) if n in info['shapes'] and min(info['shapes'][n][1:]) > 2]
+    if which == 'convs': return convs
+    return [l for i, l in enumerate(convs) if i == len(convs) - 1 or info['shapes'][convs[i + 1]][1:] != info['shapes'][l][1:]]
+
+def gradcam_layers(model, images:torch.Tensor,
+                   layers:list|str|None=None, # layer names, 'convs' (default: every convolution) or 'stages' (the end of each resolution, for deep nets)
+                   targets=None, cell:float=1.3) -> plt.Figure:
+    "Grad-CAM of the same images at several layers of one model (one colour scale per layer); the maps are in `fig.maps`."
     images = check_images(images); m = get_module(model)
     info = inspect_forward(m, images.to(module_device(m)))
-    layers = layers or [rectified(m, n, info) for n in conv_layers(m) if n in info['shapes'] and min(info['shapes'][n][1:]) > 2]
+    if layers is None or isinstance(layers, str): layers = cam_layers(m, images.to(module_device(m)), layers or 'convs')
     maps = {l: attribute(m, images, targets, 'gradcam', l) for l in layers}
     fig, axs = plt.subplots(len(images), len(layers) + 1, figsize=fit_width(cell * (len(layers) + 1), cell * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(images):
@@ -297,7 +307,7 @@ def gradcam_layers(model, images:torch.Tensor, layers:list|None=None, targets=No
             axs[i, j].imshow(maps[l][i, 0].numpy(), cmap='inferno', vmin=0, vmax=maps[l].max().item() or 1)
             if i == 0: axs[i, j].set_title(f"{l}\n{info['shapes'][l][1]}x{info['shapes'][l][2]}", fontsize=7)
     for ax in axs.flat: ax.set_xticks([]); ax.set_yticks([])
-    fig.tight_layout()
+    fig.tight_layout(); fig.maps = maps
     return fig
 
 # %% ../nbs/06_gradcam.ipynb #74a1db0e

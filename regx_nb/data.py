@@ -525,6 +525,7 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
             device:str|torch.device|None=None, # where batches go (default: `default_device()`)
             download:bool=True, # try to download a dataset that is not on disk
             augment:bool|dict=False, # train-only augmentation: True for `AUGMENT`, or a dict of `augment_batch` options
+            refit:bool=False, # train on train + valid (to refit a chosen configuration); valid is then part of the training set
             **kwargs, # dataset options, e.g. `variant`, `spurious` for 'fashion_scenes', `image_size` for 'stanford_dogs'
            ) -> RegxDataLoaders:
     "fastai DataLoaders (train, valid, and `.test`) of float images in [0, 1] for the dataset `name`."
@@ -556,6 +557,9 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
             if k < len(parts[s][1]):
                 idx = _stratified(parts[s][1], k, rng)
                 parts[s] = tuple(None if a is None else a[idx] for a in parts[s])
+    if refit:  # the chosen configuration retrained on every labelled image outside the test set
+        if not isinstance(refit, bool): raise RegxError(f"refit must be True or False, got {refit!r}")
+        parts['train'] = tuple(None if a is None else np.concatenate([a, b]) for a, b in zip(parts['train'], parts['valid']))
     size = size or raw.get('default_size')
     vocab, dev = raw['vocab'], default_device(device)
     sets = {}

@@ -15,9 +15,9 @@ from .core import *
 
 # %% auto #0
 __all__ = ['MODELS', 'POINT_MODELS', 'IMAGENET_STATS', 'Normalize', 'KitCNN', 'simple_cnn', 'lenet', 'ddnet', 'lab1', 'lab2',
-           'lab3', 'mlp', 'BasicBlock', 'Bottleneck', 'ResNet', 'vgg_features', 'VGG', 'weight_dirs', 'find_weights',
-           'load_pretrained', 'resnet18', 'resnet50', 'vgg16', 'vgg19', 'EfficientNet', 'efficientnet_b0', 'get_model',
-           'models_table', 'n_params', 'model_table', 'get_layer', 'conv_layers']
+           'lab3', 'mlp', 'BasicBlock', 'Bottleneck', 'scratch_init', 'ResNet', 'vgg_features', 'VGG', 'weight_dirs',
+           'find_weights', 'load_pretrained', 'resnet18', 'resnet50', 'vgg16', 'vgg19', 'EfficientNet',
+           'efficientnet_b0', 'get_model', 'models_table', 'n_params', 'model_table', 'get_layer', 'conv_layers']
 
 # %% ../nbs/02_models.ipynb #0f41ab09
 class Normalize(nn.Module):
@@ -207,6 +207,17 @@ class Bottleneck(nn.Module):
         out = self.bn3(self.conv3(out))
         return self.relu3(out + (x if self.downsample is None else self.downsample(x)))
 
+# %% ../nbs/02_models.ipynb #d8f28001
+def scratch_init(model:nn.Module, linear_std:float|None=None) -> nn.Module:
+    "torchvision's initialization for training from scratch: convolutions He-normal (fan-out, ReLU) with zero bias, batch norm 1 and 0, linear layers N(0, linear_std) when given."
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+            if m.bias is not None: nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and linear_std is not None: nn.init.normal_(m.weight, 0, linear_std); nn.init.zeros_(m.bias)
+    return model
+
 # %% ../nbs/02_models.ipynb #4250ae8e
 class ResNet(nn.Module):
     "ResNet for small images: Normalize, a stride-1 stem without max-pool, four stages, global pool, (dropout), fc."
@@ -224,6 +235,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1); self.flatten = nn.Flatten()
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.fc = nn.Linear(cin, n_out)
+        scratch_init(self)  # as torchvision's ResNet (PyTorch's default leaves deep stacks of convolutions with vanishing signals)
     def forward(self, x):
         x = self.relu(self.bn1(self.conv1(self.norm(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
@@ -251,6 +263,7 @@ class VGG(nn.Module):
         self.norm = Normalize(n_in=n_in); self.features = vgg_features(depth, n_in, bn)
         self.avgpool = nn.AdaptiveAvgPool2d(1); self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Dropout(dropout) if dropout else nn.Identity(), nn.Linear(512, n_out))
+        scratch_init(self, linear_std=0.01)  # as torchvision's VGG: without it, 16 or 19 plain convolutions do not train from scratch
     def forward(self, x): return self.classifier(self.flatten(self.avgpool(self.features(self.norm(x)))))
 
 # %% ../nbs/02_models.ipynb #3cd510cd

@@ -19,7 +19,7 @@ from .data import get_dls
 from .regularizers import as_regularizers, reg_tag, reg_label, expand_regs, parse_reg, weight_layers, jacobian_norm2
 from .training import (grid, normalize_spec, run_grid, load_history, plot_curves, Run, CorruptRunError, _kv)
 from .features import sparsity_table
-from .attribution import attribute, pointing_game, relevance_mass, deletion_auc, gini
+from .attribution import SIGNED, attribute, pointing_game, relevance_mass, deletion_auc, gini
 
 # %% auto #0
 __all__ = ['ANALYSES', 'DEFAULT_REGS', 'STUDY_DEFAULTS', 'PRESETS', 'holm', 'compare_to_baseline', 'describe', 'Report',
@@ -389,17 +389,25 @@ class AttributionAnalysis(Analysis):
     name = 'attribution'
     defaults = dict(n_images=lambda: sized(100, quick=4), methods=('gradcam', 'saliency'), steps=lambda: sized(10, quick=4), n_keep=4,
                     ig_steps=lambda: sized(32, quick=4))
+    def kept_index(self, ds) -> torch.Tensor:
+        "The test images whose maps are kept: the first `n_keep`, or with n_keep='per_class' the first of every class."
+        k = self.params['n_keep']
+        if k == 'per_class': return torch.stack([torch.nonzero(ds.y == c)[0, 0] for c in ds.y.unique(sorted=True)])
+        if not isinstance(k, int) or k < 1: raise RegxError(f"n_keep is a positive int or 'per_class', got {k!r}")
+        return torch.arange(min(k, len(ds)))
     def measure(self, run, data):
         ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
         x, y = ds.images(slice(0, n)), ds.y[:n]
         masks = ds.masks[:n] if getattr(ds, 'masks', None) is not None else None
+        keep = self.kept_index(ds); xk, yk = ds.images(keep), ds.y[keep]
         nums, arrays = {}, {}
         for me in self.params['methods']:
             a = attribute(run.model, x, y, me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
             vals = dict(deletion_auc=deletion_auc(run.model, x, a, y, self.params['steps']), gini=gini(a))
             if masks is not None: vals.update(pointing_game=pointing_game(a, masks), relevance_mass=relevance_mass(a, masks))
             nums.update({f'{me}_{k}': v.mean().item() for k, v in vals.items()})
-            arrays[me] = a[:self.params['n_keep'], 0].numpy().astype(np.float16)
+            ak = attribute(run.model, xk, yk, me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
+            arrays[me] = ak[:, 0].numpy().astype(np.float16)
         return nums, arrays
     def report(self, st):
         ms = self.params['methods']
@@ -411,12 +419,13 @@ class AttributionAnalysis(Analysis):
         main = {f'{m}_{k}': f"{m} {k.replace('_', ' ')}" for m in ms for k in ('pointing_game', 'relevance_mass', 'deletion_auc')
                 if f'{m}_{k}' in st.ok_results}
         st.compare(main, 'attribution')
-        ds = st.data.test.dataset; k = self.params['n_keep']
-        x, y = ds.images(slice(0, k)), ds.y[:k]
-        for m, runs in st.seed_runs().items():
-            maps = {lab: torch.from_numpy(kept_arrays(r, self.name)['gradcam'].astype(np.float32)) for lab, r in runs.items() if 'gradcam' in ms}
-            if maps: rep.figure(plot_map_grid(x, maps, titles=[ds.vocab[int(c)] for c in y]), f'gradcam_{m}',
-                                f'{m}: Grad-CAM of the true class, one colour scale shared by all models (first seed)')
+        ds = st.data.test.dataset; keep = self.kept_index(ds)
+        x, y = ds.images(keep), ds.y[keep]
+        for me in [me for me in ('gradcam', 'integrated_gradients', 'deeplift') if me in ms]:  # (saliency: numbers only)
+            for m, runs in st.seed_runs().items():
+                maps = {lab: torch.from_numpy(kept_arrays(r, self.name)[me].astype(np.float32)) for lab, r in runs.items()}
+                rep.figure(plot_map_grid(x, maps, titles=[ds.vocab[int(c)] for c in y], signed=me in SIGNED), f'{me}_{m}',
+                           f'{m}: {me.replace("_", " ")} of the true class, one colour scale shared by all models (first seed)')
 
 # %% ../nbs/11_study.ipynb #a2bdf84d
 def plot_map_grid(images:torch.Tensor, # (N, C, H, W) in [0, 1]
@@ -775,7 +784,7 @@ PRESETS = {
                  seeds=(0, 1, 2, 3, 4), epochs=60, patience=5, data_kw=dict(image_size=64, n_scenes=(5000, 1000, 1000))),
     'reg-explain': dict(data='cifar10', models=('simple_cnn', 'resnet50', 'vgg19'), regs=('none', 'l1', 'l2', 'dropout'), epochs=40,
                         patience=4, shortcut=None, analyses=('accuracy', 'weights', 'attribution', 'adversarial'),
-                        analysis_params={'attribution': dict(methods=('gradcam', 'integrated_gradients', 'deeplift'))}),
+                        analysis_params={'attribution': dict(methods=('gradcam', 'integrated_gradients', 'deeplift'), n_keep='per_class')}),
 }
 
 def _scenes_kw(data, data_kw):

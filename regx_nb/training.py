@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from .core import *
 from .core import _host
 from .data import get_dls
-from .models import MODELS, get_model, n_params
+from .models import MODELS, get_model, n_params, find_weights
 from .regularizers import Regularizer, as_regularizers, reg_tag
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
@@ -33,7 +33,8 @@ from fastai.torch_core import rank_distrib, num_distrib
 __all__ = ['IGNORE_INDEX', 'SPEC_DEFAULTS', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'make_learner',
            'normalize_spec', 'run_id', 'CorruptRunError', 'sha256_file', 'Run', 'job_alive', 'rng_states',
            'set_rng_states', 'RunSaver', 'topk_accuracy', 'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs',
-           'load_results', 'load_history', 'summarize', 'plot_curves', 'plot_results', 'regx_train']
+           'load_results', 'load_history', 'summarize', 'plot_curves', 'plot_results', 'head_splitter', 'preset_specs',
+           'run_preset', 'regx_train']
 
 # %% ../nbs/04_training.ipynb #b154f8fc
 IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not scored
@@ -41,10 +42,10 @@ IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not score
 class EpochLog(Callback):
     "Per-epoch training and validation loss and accuracy (data loss, not the penalty), the penalty, and time."
     order = 60
-    def __init__(self): self.rows, self.logged = [], False
+    def __init__(self): self.rows, self.logged, self.offset = [], False, 0
     def before_epoch(self): self.t0, self.acc, self.logged = time.perf_counter(), {}, False
-    def before_train(self):
-        if self.epoch == 0: self.rows = []  # a new fit (fastai's `validate` also sends fit/epoch events, but never this one)
+    def before_train(self):  # a new fit (fastai's `validate` also sends fit/epoch events, but never this one); a second
+        if self.epoch == 0 and not self.offset: self.rows = []  # phase (`freeze_epochs`) continues the table at `offset`
     def after_batch(self):
         if not len(self.yb) or self.learn.loss is None: return
         ph = 'train' if self.training else 'valid'
@@ -60,7 +61,7 @@ class EpochLog(Callback):
             if vals: a['pen'] = a['pen'] + sum(v.float() for v in vals) * n
     def after_epoch(self):
         if 'train' not in self.acc: return  # a validation-only pass (`learn.validate`), not a training epoch
-        row = dict(epoch=self.epoch)
+        row = dict(epoch=self.offset + self.epoch)
         for ph, a in self.acc.items():
             row[f'{ph}_loss'] = float(a['loss']) / max(a['items'], 1)
             row[f'{ph}_acc'] = float(a['correct']) / max(a['n'], 1)
@@ -155,7 +156,8 @@ def make_learner(data='fashion_mnist_sample', # a dataset name or fastai DataLoa
 
 # %% ../nbs/04_training.ipynb #44f7e6ed
 SPEC_DEFAULTS = dict(data='fashion_mnist_sample', model='simple_cnn', reg='none', seed=0, epochs=5, lr=3e-3, bs=64,
-                     n_train=None, opt='adam', schedule='one_cycle', data_kw={}, model_kw={}, patience=None)
+                     n_train=None, opt='adam', schedule='one_cycle', data_kw={}, model_kw={}, patience=None, refit=False, freeze_epochs=0)
+_LATER_KEYS = dict(refit=False, freeze_epochs=0)  # added later: left out of a run's hash at these values, so older runs keep their folders
 
 def normalize_spec(spec:dict|None=None, **kw) -> dict:
     "A complete spec: defaults filled in, regularizers as a list of dicts with all their parameters."
@@ -167,6 +169,13 @@ def normalize_spec(spec:dict|None=None, **kw) -> dict:
     if s['schedule'] not in ('one_cycle', 'constant'): raise RegxError(f"schedule must be 'one_cycle' or 'constant', got {s['schedule']!r}")
     if s['patience'] is not None and (not isinstance(s['patience'], int) or isinstance(s['patience'], bool) or s['patience'] < 1):
         raise RegxError(f"patience must be None (train all `epochs`) or a positive int (stop after that many epochs without a better valid loss), got {s['patience']!r}")
+    if not isinstance(s['refit'], bool): raise RegxError(f"refit must be True (train on train + valid) or False, got {s['refit']!r}")
+    fe = s['freeze_epochs']
+    if not isinstance(fe, int) or isinstance(fe, bool) or fe < 0: raise RegxError(f"freeze_epochs must be an int >= 0, got {fe!r}")
+    if s['refit'] and s['patience']:
+        raise RegxError("refit trains on the valid images too, so patience (which watches the valid loss) cannot choose the epoch: give epochs and patience=None")
+    if fe and not (s['model_kw'] or {}).get('pretrained'):
+        raise RegxError("freeze_epochs fine-tunes a pretrained model (body frozen, then unfrozen): give model_kw={'pretrained': True}, or freeze_epochs=0")
     s.pop('model_config', None)
     return {k: s[k] for k in SPEC_DEFAULTS}
 
@@ -174,6 +183,7 @@ def normalize_spec(spec:dict|None=None, **kw) -> dict:
 def run_id(spec:dict) -> str:
     "The folder name of a spec: model, regularizers, seed and a hash of everything."
     s = normalize_spec(spec)
+    s = {k: v for k, v in s.items() if not (k in _LATER_KEYS and v == _LATER_KEYS[k])}
     h = hashlib.sha1(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{s['model']}-{reg_tag(s['reg'])}-s{s['seed']}-{h}"
 
@@ -317,7 +327,7 @@ class Run:
     def dls(self, **kw):
         "The run's DataLoaders (same data, split and seed); `kw` overrides `get_dls` arguments."
         s = self.spec
-        return get_dls(s['data'], **{**dict(bs=s['bs'], n_train=s['n_train'], seed=s['seed'], **s['data_kw']), **kw})
+        return get_dls(s['data'], **{**dict(bs=s['bs'], n_train=s['n_train'], seed=s['seed'], **_data_kw(s)), **kw})
     def learner(self, dls=None) -> Learner:
         "A Learner around the trained model (for predictions and validation)."
         s = self.spec
@@ -492,11 +502,29 @@ def train_run(spec:dict, # a spec (see `normalize_spec`); missing keys take thei
     finally:
         if lock is not None: lock.release()
 
+def _data_kw(spec:dict) -> dict: return {**spec['data_kw'], **({'refit': True} if spec.get('refit') else {})}
+
+def _fit(learn, spec, start):
+    "`epochs` of the spec's schedule from epoch `start`; with `freeze_epochs`, fastai's `fine_tune` in two resumable phases."
+    fe = spec['freeze_epochs']
+    if not fe:
+        fit = learn.fit_one_cycle if spec['schedule'] == 'one_cycle' else learn.fit
+        return fit(spec['epochs'], spec['lr'], start_epoch=start)
+    if start < fe:  # the new head learns while the pretrained body stays as it is (batch-norm layers keep training)
+        if start: learn.opt.freeze_to(-1)  # resumed: keep the optimizer state just loaded (`Learner.freeze` clears it)
+        else: learn.freeze()
+        learn.fit_one_cycle(fe, spec['lr'], start_epoch=start, pct_start=0.99)
+    if start <= fe: learn.unfreeze()  # then everything, the body at a hundredth of the head's rate (a fresh optimizer
+    learn.epoch_log.offset = fe       # state, as `fine_tune`; resumed later in this phase, the loaded state is unfrozen)
+    lr = spec['lr'] / 2
+    learn.fit_one_cycle(spec['epochs'], slice(lr / 100, lr), start_epoch=max(0, start - fe), pct_start=0.3, div=5.)
+
 def _train(run, spec, progress, cbs, device, lock) -> Run:
     t0 = time.perf_counter()
     learn = make_learner(spec['data'], spec['model'], spec['reg'], lr=spec['lr'], bs=spec['bs'], seed=spec['seed'],
-                         opt=spec['opt'], n_train=spec['n_train'], data_kw=spec['data_kw'], model_kw=spec['model_kw'],
+                         opt=spec['opt'], n_train=spec['n_train'], data_kw=_data_kw(spec), model_kw=spec['model_kw'],
                          device=device, cbs=[RunSaver(run, lock), *([UntilPlateau(spec['patience'])] if spec['patience'] else []), *(cbs or [])])
+    if spec['freeze_epochs']: learn.splitter = head_splitter  # two parameter groups: body and head
     rank, world = rank_distrib(), num_distrib()
     if rank == 0: save_json(learn.model.config, run.path/'model_config.json')
     ck = _load_checkpoint(run, learn.dls.device)
@@ -509,13 +537,12 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
             if k in ck['callbacks']: cb.restore_state(ck['callbacks'][k])
         start = int(ck['epoch'])
         learn.add_cb(_Resume(ck))
-    fit = learn.fit_one_cycle if spec['schedule'] == 'one_cycle' else learn.fit
     ctx = learn.distrib_ctx(cpu=learn.dls.device.type == 'cpu') if world > 1 else contextlib.nullcontext()
     try:
         with ctx:
-            if progress: fit(spec['epochs'], spec['lr'], start_epoch=start)
+            if progress: _fit(learn, spec, start)
             else:
-                with learn.no_bar(), learn.no_logging(): fit(spec['epochs'], spec['lr'], start_epoch=start)
+                with learn.no_bar(), learn.no_logging(): _fit(learn, spec, start)
     except TrainingDiverged as e:
         if rank == 0: _finish_diverged(run, learn, e, t0, start)
         raise
@@ -532,7 +559,8 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
     save_torch(unwrap(learn.model).state_dict(), run.path/'model.pth')
     save_json(dict(status='ok', train_loss=tr_loss, train_acc=tr_acc, valid_loss=va_loss, valid_acc=va_acc,
                    test_loss=te_loss, test_acc=te_acc, valid_top5=va_top5, test_top5=te_top5, gap=tr_acc - va_acc, wall_time=float(hist['time'].sum()),
-                   time_per_epoch=float(hist['time'].mean()), epochs=spec['epochs'], epochs_trained=len(hist), **conv,
+                   time_per_epoch=float(hist['time'].mean()), epochs=spec['epochs'] + spec['freeze_epochs'], epochs_trained=len(hist), **conv,
+                   refit=spec['refit'],
                    resumed_from=start, n_params=n_params(learn.model), device=str(dls.device), processes=max(1, world),
                    weights_sha256=sha256_file(run.path/'model.pth'), finished=time.strftime('%Y-%m-%d %H:%M:%S')), run.path/'metrics.json')
     for f in ('checkpoint.pth', 'job.json'): (run.path/f).unlink(missing_ok=True)  # the final weights are in model.pth
@@ -738,6 +766,59 @@ def plot_results(results:pd.DataFrame, # from `load_results`
     fig.tight_layout()
     return fig
 
+# %% ../nbs/04_training.ipynb #be8d3f9d
+def head_splitter(model:nn.Module) -> list:
+    "Two parameter groups for fastai's `freeze`/`fine_tune`: the body, then the head (`fc`, `classifier` or `head`; else the last linear layer)."
+    model = unwrap(model)
+    head = next((getattr(model, n) for n in ('fc', 'classifier', 'head') if isinstance(getattr(model, n, None), nn.Module)), None)
+    if head is None:
+        lin = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        if not lin: raise RegxError(f"{type(model).__name__} has no `fc`, `classifier` or `head` and no linear layer: no head to fine-tune")
+        head = lin[-1]
+    mine = {id(p) for p in head.parameters()}
+    return [[p for p in model.parameters() if id(p) not in mine], list(head.parameters())]
+
+# %% ../nbs/04_training.ipynb #ddaf26d4
+def preset_specs(name:str, # 'lab2' or 'cs385'
+                 seeds=(0, 1, 2)) -> dict:
+    "{label: [one spec per seed]} of a study preset (quick mode: one epoch on 64 images, the first seed)."
+    if name == 'lab2':
+        base = dict(data='cifar10', opt='sgd', lr=1e-2, bs=64, epochs=10)
+        cfg = {f'{m} {r}': dict(base, model=m, reg=r) for m in ('lab1', 'lab2', 'lab3') for r in ('none', 'l2', 'dropout', 'batchnorm')}
+    elif name == 'cs385':
+        base = dict(data='stanford_dogs', data_kw=dict(image_size=64), model='simple_cnn', epochs=40, lr=3e-3, bs=64)
+        cfg = {'bare CNN': base, 'batch norm + dropout': dict(base, reg='batchnorm+dropout'),
+               'augmented': dict(base, data_kw=dict(image_size=64, augment=True)),
+               'transfer (ResNet-18)': dict(base, model='resnet18', model_kw={'pretrained': True}, freeze_epochs=3, lr=1e-3)}
+    else: raise RegxError(f"unknown preset {name!r}; presets: lab2, cs385")
+    if not seeds: raise RegxError("seeds must name at least one seed, e.g. (0, 1, 2)")
+    if quick(): cfg, seeds = {k: dict(v, epochs=1, n_train=64, **({'freeze_epochs': 1} if v.get('freeze_epochs') else {})) for k, v in cfg.items()}, tuple(seeds)[:1]
+    return {k: [normalize_spec(v, seed=s) for s in seeds] for k, v in cfg.items()}
+
+def run_preset(name:str, # 'lab2' or 'cs385' (see `preset_specs`)
+               out:str|Path, # the folder of the runs; `results.csv` is written there
+               seeds=(0, 1, 2), **grid_kw) -> pd.DataFrame:
+    "Train a study preset (skipping finished runs; 'lab2' then refits its best configuration), and return one row per run."
+    todo = preset_specs(name, seeds)
+    for label, specs in list(todo.items()):
+        if (specs[0]['model_kw'] or {}).get('pretrained'):
+            try: find_weights(specs[0]['model'])
+            except DataUnavailableError as e:
+                print(f"{label}: skipped, {e}", file=sys.stderr); del todo[label]
+    runs = run_grid([s for ss in todo.values() for s in ss], out, **grid_kw)
+    rows, it = [], iter(runs)
+    for label, specs in todo.items():
+        for s in specs: r = next(it); rows.append(dict(label=label, seed=s['seed'], run=r.name, **{k: (r.metrics or {}).get(k) for k in ('status', 'train_acc', 'valid_acc', 'test_acc', 'test_top5', 'gap', 'time_per_epoch')}))
+    res = pd.DataFrame(rows)
+    if name == 'lab2':  # the lab's last step: the configuration with the best mean valid accuracy, trained on train + valid
+        best = res.groupby('label').valid_acc.mean().idxmax()
+        for s in todo[best]:
+            r = train_run({**s, 'refit': True}, Path(out)/'refit')
+            rows.append(dict(label=f'{best} (refit)', seed=s['seed'], run=r.name, **{k: r.metrics.get(k) for k in ('status', 'train_acc', 'valid_acc', 'test_acc', 'test_top5', 'gap', 'time_per_epoch')}))
+        res = pd.DataFrame(rows)
+    with atomic_write(Path(out)/'results.csv', 'w') as f: res.to_csv(f, index=False)
+    return res
+
 # %% ../nbs/04_training.ipynb #a87adf78
 def _kv(items):
     out = {}
@@ -756,7 +837,7 @@ def regx_train(argv:list|None=None):
     p.add_argument('--data', default=SPEC_DEFAULTS['data'])
     p.add_argument('--models', nargs='+', default=['simple_cnn'])
     p.add_argument('--regs', nargs='+', default=['none'], help="e.g. none l2 l2:lam=1e-3 dropout:p=0.2+l2")
-    p.add_argument('--seeds', nargs='+', type=int, default=[0])
+    p.add_argument('--seeds', nargs='+', type=int, default=None, help='default: 0 (a preset: 0 1 2)')
     p.add_argument('--epochs', type=int, default=SPEC_DEFAULTS['epochs'])
     p.add_argument('--lr', type=float, default=SPEC_DEFAULTS['lr'])
     p.add_argument('--bs', type=int, default=SPEC_DEFAULTS['bs'])
@@ -768,14 +849,20 @@ def regx_train(argv:list|None=None):
     p.add_argument('--slurm', nargs='*', help='submitit/SLURM parameters key=value, e.g. partition=gpu timeout_min=120')
     p.add_argument('--summary', action='store_true', help='print the results table at the end')
     p.add_argument('--on-busy', default='wait', choices=['wait', 'skip'], help='runs that another process trains: wait for them (default) or skip them')
+    p.add_argument('--preset', choices=['lab2', 'cs385'], help="a whole study as it was run: lab2 (CIFAR-10) or cs385 (Stanford Dogs); with --seeds, --executor")
     a = p.parse_args(argv)
     try:
+        if a.preset:
+            res = run_preset(a.preset, a.out, seeds=a.seeds or (0, 1, 2),
+                             executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm), on_busy=a.on_busy)
+            print(res.groupby('label', sort=False)[['valid_acc', 'test_acc', 'gap']].agg(['mean', 'std']).round(4).to_string())
+            sys.exit(0 if (res.status == 'ok').all() else 1)
         if a.spec:
             try: specs = load_json(a.spec)
             except (OSError, ValueError) as e: raise RegxError(f"cannot read the spec file {a.spec}: {e}") from e
             specs = specs if isinstance(specs, list) else [specs]
         else:
-            specs = grid(models=a.models, regs=a.regs, seeds=a.seeds, data=a.data, epochs=a.epochs, lr=a.lr, bs=a.bs,
+            specs = grid(models=a.models, regs=a.regs, seeds=a.seeds or [0], data=a.data, epochs=a.epochs, lr=a.lr, bs=a.bs,
                          n_train=a.n_train, opt=a.opt, data_kw=_kv(a.data_kw))
         runs = run_grid(specs, a.out, executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm), on_busy=a.on_busy)
     except RegxError as e:

@@ -2,6 +2,7 @@
 functions of 05/06 against the panels they must draw (the notebooks test saliency, integrated gradients and Grad-CAM
 the same way)."""
 import itertools
+import pytest
 import numpy as np
 import torch
 from torch import nn
@@ -112,6 +113,22 @@ def test_gradcam_layers_draws_the_maps_of_attribute_at_each_layer():
         want = attribute(m, x, None, 'gradcam', l)
         for i in range(2): np.testing.assert_allclose(axs[i, j].images[0].get_array(), want[i, 0].numpy(), rtol=1e-5, atol=1e-8)
         assert axs[0, j].get_title().startswith(l)
+    plt.close(fig)
+
+@pytest.mark.parametrize('name,stages', [('vgg16', ['features.3', 'features.8', 'features.15', 'features.22']),
+                                         ('resnet18', ['layer1.1.relu2', 'layer2.1.relu2', 'layer3.1.relu2', 'layer4.1.relu2'])])
+def test_gradcam_layers_on_deep_nets_maps_the_end_of_each_stage_exactly(name, stages):
+    "On VGG-16 and ResNet-18 at 32x32: 'stages' picks the last rectified map at 32, 16, 8 and 4 pixels, and each map is Grad-CAM by hand."
+    torch.manual_seed(0)
+    m, x = get_model(name, n_in=3, size=32).eval(), torch.rand(2, 3, 32, 32)
+    t = m(x).argmax(1)
+    fig = gradcam_layers(m, x, layers='stages')
+    assert list(fig.maps) == stages
+    for l in stages: torch.testing.assert_close(fig.maps[l], _gradcam(m, x, t, l), rtol=1e-4, atol=1e-7)
+    assert len(fig.axes) == 2 * (len(stages) + 1)
+    plt.close(fig)
+    fig = gradcam_layers(m, x)  # every convolution with maps larger than 2x2
+    assert set(stages) <= set(fig.maps) and len(fig.maps) > len(stages)
     plt.close(fig)
 
 def test_the_figure_functions_draw_the_expected_panels():

@@ -27,7 +27,8 @@ KILLER = textwrap.dedent('''
         order = 99
         def __init__(self, k): self.k = k
         def after_epoch(self):
-            if self.learn.epoch_log.logged and self.epoch == self.k: os.kill(os.getpid(), signal.SIGKILL)
+            log = self.learn.epoch_log  # (counted in rows: a fine-tuning run's second phase starts again at fastai's epoch 0)
+            if log.logged and len(log.rows) == self.k + 1: os.kill(os.getpid(), signal.SIGKILL)
     spec, root, k, rwc = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == '1'
     if rwc: from regx_nb.rwc import RWC
     train_run(spec, root, cbs=([KillAt(k)] if k >= 0 else []) + ([RWC()] if rwc else []))
@@ -74,6 +75,22 @@ def test_the_rwc_recorder_and_hard_svb_resume_too(tmp_path):
     a, b = _weights(ref), _weights(r)
     assert all(torch.equal(a[k], b[k]) for k in a)                   # hard SVB did not re-initialize the resumed weights
     pd.testing.assert_frame_equal(load_rwc(ref), load_rwc(r))       # the RWC curves span all three epochs
+
+@pytest.mark.parametrize('freeze,kill_at', [(2, 0), (1, 0), (1, 1)])  # inside the frozen phase, at its end, inside the unfrozen one
+def test_fine_tuning_resumes_in_either_phase_with_the_same_weights(tmp_path, freeze, kill_at):
+    import torchvision
+    w = Path(os.environ['REGX_HOME'])/'weights'; w.mkdir(parents=True)
+    torch.manual_seed(0); torch.save(torchvision.models.resnet18(weights=None).state_dict(), w/'resnet18.pth')  # a stand-in weights file
+    spec = dict(model='resnet18', model_kw={'pretrained': True}, freeze_epochs=freeze, epochs=3 - freeze, n_train=64, bs=32)
+    assert _train_in_subprocess(tmp_path, spec, tmp_path/'straight').returncode == 0
+    ref = Run(tmp_path/'straight'/run_id(spec))
+    p = _train_in_subprocess(tmp_path, spec, tmp_path/'killed', kill_at=kill_at)
+    assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
+    assert _train_in_subprocess(tmp_path, spec, tmp_path/'killed').returncode == 0
+    r = Run(tmp_path/'killed'/run_id(spec))
+    assert r.metrics['resumed_from'] == kill_at + 1 and list(r.history.epoch) == [0, 1, 2] and r.metrics['epochs'] == 3
+    a, b = _weights(ref), _weights(r)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 SLOW_GRID = textwrap.dedent('''
     import sys, time

@@ -144,3 +144,35 @@ def test_toy_problem_trains_with_the_jacobian_determinant(tmp_path):
     base = train_run({**spec, 'reg': 'none'}, tmp_path / 'runs', progress=False)
     v0 = jacobian_volume(base.model, get_dls('gaussian_clusters').test.dataset.x)
     assert (v - 1).abs().median() < (v0 - 1).abs().median()  # the penalty pulls the volume factor towards 1
+
+def test_the_study_presets_from_the_shell_on_files_the_test_writes(tmp_path, monkeypatch):
+    "regx-train --preset lab2 (CIFAR-10 grid, then the best refit) and cs385 (Stanford Dogs; transfer skipped without weights) in quick mode."
+    import pandas as pd
+    from test_data import write_cifar10, write_dogs
+    data = tmp_path/'data'; write_cifar10(data/'cifar-10-batches-py', n=20); write_dogs(data/'stanford_dogs', per_breed=8)
+    env = {**_env(), 'REGX_QUICK': '1', 'REGX_DATA': str(data), 'REGX_HOME': str(tmp_path/'home'), 'REGX_DEVICE': 'cpu'}
+    monkeypatch.setenv('REGX_DATA', str(data)); monkeypatch.setenv('REGX_QUICK', '1')  # (this process reads the runs' data too)
+    p = subprocess.run([CLI, '--out', str(tmp_path/'lab2'), '--preset', 'lab2', '--seeds', '0'], capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = pd.read_csv(tmp_path/'lab2'/'results.csv')
+    assert len(res) == 13 and (res.status == 'ok').all() and res.label.iloc[-1].endswith(' (refit)')
+    best = res.iloc[:12].groupby('label').valid_acc.mean().idxmax()
+    assert res.label.iloc[-1] == f'{best} (refit)'
+    refit = Run(tmp_path/'lab2'/'refit'/res.run.iloc[-1])
+    assert refit.spec['refit'] and refit.spec['opt'] == 'sgd' and refit.spec['data'] == 'cifar10'
+    assert len(refit.dls().train_ds) == len(Run(tmp_path/'lab2'/res.run.iloc[0]).dls().train_ds) + len(refit.dls().valid_ds)
+    dogs = [CLI, '--out', str(tmp_path/'dogs'), '--preset', 'cs385', '--seeds', '0']
+    p = subprocess.run(dogs, capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert 'transfer (ResNet-18): skipped, no pretrained weights' in p.stderr
+    res = pd.read_csv(tmp_path/'dogs'/'results.csv')
+    assert list(res.label) == ['bare CNN', 'batch norm + dropout', 'augmented']
+    w = tmp_path/'home'/'weights'; w.mkdir(parents=True, exist_ok=True)
+    import torchvision
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), w/'resnet18.pth')  # a stand-in for the ImageNet file
+    p = subprocess.run(dogs, capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = pd.read_csv(tmp_path/'dogs'/'results.csv')
+    assert res.label.iloc[-1] == 'transfer (ResNet-18)' and (res.status == 'ok').all()
+    tr = Run(tmp_path/'dogs'/res.run.iloc[-1])
+    assert tr.spec['freeze_epochs'] == 1 and len(tr.history) == 2 and tr.spec['data'] == 'stanford_dogs'
