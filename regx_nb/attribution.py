@@ -284,10 +284,10 @@ def compare(models:dict, # {label: model/Learner/Run}
     return fig
 
 # %% ../nbs/06_gradcam.ipynb #dfe6c02a
-def cam_layers(model:nn.Module, x:torch.Tensor, which:str='convs') -> list[str]:
+def cam_layers(model:nn.Module, x:torch.Tensor, which:str='convs', info:dict|None=None) -> list[str]:
     "Grad-CAM layers of `model` with maps larger than 2x2: 'convs' (the rectified output of every convolution) or 'stages' (the last of them at each resolution)."
     if which not in ('convs', 'stages'): raise RegxError(f"layers must be a list of layer names, 'convs' or 'stages', got {which!r}")
-    info = inspect_forward(model, x)
+    info = info or inspect_forward(model, x)
     convs = [rectified(model, n, info) for n in conv_layers(model) if n in info['shapes'] and min(info['shapes'][n][1:]) > 2]
     if which == 'convs': return convs
     return [l for i, l in enumerate(convs) if i == len(convs) - 1 or info['shapes'][convs[i + 1]][1:] != info['shapes'][l][1:]]
@@ -298,7 +298,7 @@ def gradcam_layers(model, images:torch.Tensor,
     "Grad-CAM of the same images at several layers of one model (one colour scale per layer); the maps are in `fig.maps`."
     images = check_images(images); m = get_module(model)
     info = inspect_forward(m, images.to(module_device(m)))
-    if layers is None or isinstance(layers, str): layers = cam_layers(m, images.to(module_device(m)), layers or 'convs')
+    if layers is None or isinstance(layers, str): layers = cam_layers(m, images, layers or 'convs', info)
     maps = {l: attribute(m, images, targets, 'gradcam', l) for l in layers}
     fig, axs = plt.subplots(len(images), len(layers) + 1, figsize=fit_width(cell * (len(layers) + 1), cell * len(images) + 0.3), squeeze=False)
     for i, img in enumerate(images):

@@ -399,15 +399,17 @@ class AttributionAnalysis(Analysis):
         ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
         x, y = ds.images(slice(0, n)), ds.y[:n]
         masks = ds.masks[:n] if getattr(ds, 'masks', None) is not None else None
-        keep = self.kept_index(ds); xk, yk = ds.images(keep), ds.y[keep]
+        keep = self.kept_index(ds)
+        again = bool((keep >= n).any())  # kept images outside the measured ones need maps of their own
         nums, arrays = {}, {}
         for me in self.params['methods']:
             a = attribute(run.model, x, y, me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
             vals = dict(deletion_auc=deletion_auc(run.model, x, a, y, self.params['steps']), gini=gini(a))
             if masks is not None: vals.update(pointing_game=pointing_game(a, masks), relevance_mass=relevance_mass(a, masks))
             nums.update({f'{me}_{k}': v.mean().item() for k, v in vals.items()})
-            ak = attribute(run.model, xk, yk, me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
-            arrays[me] = ak[:, 0].numpy().astype(np.float16)
+            if again: a = attribute(run.model, ds.images(keep), ds.y[keep], me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
+            else: a = a[keep]
+            arrays[me] = a[:, 0].numpy().astype(np.float16)
         return nums, arrays
     def report(self, st):
         ms = self.params['methods']

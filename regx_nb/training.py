@@ -805,17 +805,14 @@ def run_preset(name:str, # 'lab2' or 'cs385' (see `preset_specs`)
             try: find_weights(specs[0]['model'])
             except DataUnavailableError as e:
                 print(f"{label}: skipped, {e}", file=sys.stderr); del todo[label]
-    runs = run_grid([s for ss in todo.values() for s in ss], out, **grid_kw)
-    rows, it = [], iter(runs)
-    for label, specs in todo.items():
-        for s in specs: r = next(it); rows.append(dict(label=label, seed=s['seed'], run=r.name, **{k: (r.metrics or {}).get(k) for k in ('status', 'train_acc', 'valid_acc', 'test_acc', 'test_top5', 'gap', 'time_per_epoch')}))
-    res = pd.DataFrame(rows)
+    def row(label, r): return dict(label=label, seed=r.spec['seed'], run=r.name, **{k: (r.metrics or {}).get(k) for k in
+                                   ('status', 'train_acc', 'valid_acc', 'test_acc', 'test_top5', 'gap', 'time_per_epoch')})
+    runs = iter(run_grid([s for ss in todo.values() for s in ss], out, **grid_kw))
+    rows = [row(label, next(runs)) for label, specs in todo.items() for _ in specs]
     if name == 'lab2':  # the lab's last step: the configuration with the best mean valid accuracy, trained on train + valid
-        best = res.groupby('label').valid_acc.mean().idxmax()
-        for s in todo[best]:
-            r = train_run({**s, 'refit': True}, Path(out)/'refit')
-            rows.append(dict(label=f'{best} (refit)', seed=s['seed'], run=r.name, **{k: r.metrics.get(k) for k in ('status', 'train_acc', 'valid_acc', 'test_acc', 'test_top5', 'gap', 'time_per_epoch')}))
-        res = pd.DataFrame(rows)
+        best = pd.DataFrame(rows).groupby('label').valid_acc.mean().idxmax()
+        rows += [row(f'{best} (refit)', train_run({**s, 'refit': True}, Path(out)/'refit')) for s in todo[best]]
+    res = pd.DataFrame(rows)
     with atomic_write(Path(out)/'results.csv', 'w') as f: res.to_csv(f, index=False)
     return res
 
