@@ -11,10 +11,16 @@ TORCH_INDEX ?=
 NB_WORKERS ?= 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STUDY_OUT ?= study
+TIMED := tools/timed.sh
+export STAGE_TIMES ?= $(CURDIR)/.stage-times
+# Python keeps compiled bytecode next to the sources; an environment that turns this off (PYTHONDONTWRITEBYTECODE)
+# makes every test process and notebook kernel compile the kit again
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup test sync docs-check test-nbs test-py study readme run-nbs html gpu-check clean
+.PHONY: setup test test-slow sync docs-check test-nbs test-py study readme run-nbs html gpu-check clean
 
-setup: $(STAMP)
+setup:
+	@$(TIMED) install $(MAKE) --no-print-directory $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
@@ -27,20 +33,30 @@ $(STAMP): pyproject.toml
 
 # nbdev-export and nbdev-clean must leave no diff
 sync: setup
-	BIN=$(BIN) tools/check_sync.sh
+	@BIN=$(BIN) $(TIMED) sync tools/check_sync.sh
 
-# every notebook (one thread per worker: the workers share the cores), then the pytest suite
+# every notebook (one thread per worker: the workers share the cores), in a fresh REGX_HOME that the lessons of this
+# session share (the quick study is trained once, by the first lesson that needs it), then the pytest suite
 test-nbs: setup
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers $(NB_WORKERS) --timing
+	@home=$$(mktemp -d -t regx-test-home-XXXXXX); \
+	  REGX_HOME=$$home OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(TIMED) notebooks $(BIN)/nbdev-test --n-workers $(NB_WORKERS) --timing; \
+	  rc=$$?; rm -rf $$home; exit $$rc
 
+# the ten slowest tests are printed; heavier cases are marked slow and run by `make test-slow` (not in CI)
 test-py: setup
-	$(BIN)/python -m pytest tests
+	@$(TIMED) pytest $(BIN)/python -m pytest tests -m 'not slow' --durations=10
+
+test-slow: setup
+	$(BIN)/python -m pytest tests -m slow --durations=10
 
 # every notebook processed as the docs site shows it (nbdev-proc-nbs, the first step of nbdev-docs, without Quarto)
 docs-check: setup
-	$(BIN)/python tools/proc_nbs.py
+	@$(TIMED) docs $(BIN)/python tools/proc_nbs.py
 
-test: sync docs-check test-nbs test-py
+# each stage prints its time, and the table of all of them closes the run
+test:
+	@rm -f $(STAGE_TIMES)
+	@$(MAKE) --no-print-directory sync docs-check test-nbs test-py; rc=$$?; $(TIMED) --summary; rm -f $(STAGE_TIMES); exit $$rc
 
 # the kit's main job: train the default grid on the shipped data and write $(STUDY_OUT)/report/index.html (resumable)
 study: setup
@@ -66,4 +82,4 @@ gpu-check: setup
 	$(BIN)/python tools/gpu_check.py
 
 clean:
-	rm -rf _proc _docs _html .pytest_cache
+	rm -rf _proc _docs _html .pytest_cache .stage-times

@@ -17,7 +17,8 @@ from .core import *
 __all__ = ['MODELS', 'POINT_MODELS', 'IMAGENET_STATS', 'Normalize', 'KitCNN', 'simple_cnn', 'lenet', 'ddnet', 'lab1', 'lab2',
            'lab3', 'mlp', 'BasicBlock', 'Bottleneck', 'scratch_init', 'ResNet', 'vgg_features', 'VGG', 'weight_dirs',
            'find_weights', 'load_pretrained', 'resnet18', 'resnet50', 'vgg16', 'vgg19', 'EfficientNet',
-           'efficientnet_b0', 'get_model', 'models_table', 'n_params', 'model_table', 'get_layer', 'conv_layers']
+           'efficientnet_b0', 'get_model', 'channels_last', 'models_table', 'n_params', 'model_table', 'get_layer',
+           'conv_layers']
 
 # %% ../nbs/02_models.ipynb #0f41ab09
 class Normalize(nn.Module):
@@ -398,7 +399,12 @@ def get_model(name:str, # a name from `MODELS` (see `models_table()`)
     except RuntimeError as e:
         raise RegxError(f"{name!r} cannot take {size or 'its default'}x{size or ''} images ({e}); pass a larger size=") from e
     if stats is not None and not m.norm.fixed: m.norm.set_stats(*stats)
-    return m
+    return channels_last(m)
+
+# %% ../nbs/02_models.ipynb #93d259bf
+def channels_last(model:nn.Module) -> nn.Module:
+    "`model` with its 4-D weights in the channels-last memory format (models without convolutions unchanged)."
+    return model.to(memory_format=torch.channels_last) if any(isinstance(l, nn.Conv2d) for l in model.modules()) else model
 
 # %% ../nbs/02_models.ipynb #12f9c47d
 def models_table():

@@ -78,7 +78,8 @@ def hard_svb_(model:nn.Module, # changed in place
 @torch.no_grad()
 def orthogonal_init_(model:nn.Module) -> nn.Module:
     "Re-initialize every conv/linear weight as a (semi-)orthogonal matrix, in place."
-    for w in _weights(model): nn.init.orthogonal_(_as_matrix(w))
+    for w in _weights(model):  # (drawn as a matrix, then written into the weight whatever its memory layout)
+        w.copy_(nn.init.orthogonal_(torch.empty(w.shape[0], w[0].numel(), dtype=w.dtype, device=w.device)).reshape(w.shape))
     return model
 
 # %% ../nbs/03_regularizers.ipynb #2acf2470

@@ -414,7 +414,7 @@ class SegRun:
 def train_fcn(dls, # segmentation DataLoaders (`seg_dls`)
               encoder:str='small', variant:str='8s',
               epochs:int=5, lr:float=3e-3, seed:int=0,
-              root:str|Path|None=None, # default: `runs_root('segmentation')` (a fresh temporary folder in quick mode)
+              root:str|Path|None=None, # default: `runs_root('segmentation')`
               init_from:SegRun|None=None, # start from a coarser run's weights (Long et al.'s staged 32s -> 16s -> 8s training)
               reg=None, # regularizers as for `make_learner`, e.g. 'l2:lam=1e-4' or 'label_smoothing' (dropout: pass `dropout=`)
               progress:bool=False, # show fastai's progress bars

@@ -17,17 +17,19 @@ from .core import *
 from .core import _host
 from .data import get_dls
 from .regularizers import as_regularizers, reg_tag, reg_label, expand_regs, parse_reg, weight_layers, jacobian_norm2
-from .training import (grid, normalize_spec, run_grid, load_history, plot_curves, Run, CorruptRunError, _kv)
+from .training import grid, normalize_spec, run_grid, load_history, plot_curves, Run, CorruptRunError
+from .defaults import DEFAULT_REGS, STUDY_DEFAULTS, PRESETS
+from .rwc import RWC, load_rwc, cluster_layers, clip_outliers, plot_rwc_heatmap
 from .features import sparsity_table
 from .attribution import SIGNED, attribute, pointing_game, relevance_mass, deletion_auc, gini
 
 # %% auto #0
-__all__ = ['ANALYSES', 'DEFAULT_REGS', 'STUDY_DEFAULTS', 'PRESETS', 'holm', 'compare_to_baseline', 'describe', 'Report',
-           'Analysis', 'register_analysis', 'get_analyses', 'run_data', 'measure_run', 'kept_arrays', 'analyse_run',
-           'AccuracyAnalysis', 'WeightsAnalysis', 'plot_weight_counts', 'AttributionAnalysis', 'plot_map_grid',
-           'AdversarialAnalysis', 'BoundaryAnalysis', 'plot_class_maps', 'RWCAnalysis', 'JacobianNormAnalysis',
-           'ShortcutAnalysis', 'mean_std', 'load_history_of', 'plot_forest', 'plot_paths', 'Study', 'study_config',
-           'study_specs', 'run_study', 'write_report', 'report_paths', 'lesson_study', 'regx_study']
+__all__ = ['ANALYSES', 'holm', 'compare_to_baseline', 'describe', 'Report', 'Analysis', 'register_analysis', 'get_analyses',
+           'run_data', 'measure_run', 'kept_arrays', 'analyse_run', 'AccuracyAnalysis', 'WeightsAnalysis',
+           'plot_weight_counts', 'AttributionAnalysis', 'plot_map_grid', 'AdversarialAnalysis', 'BoundaryAnalysis',
+           'plot_class_maps', 'RWCAnalysis', 'JacobianNormAnalysis', 'ShortcutAnalysis', 'mean_std', 'load_history_of',
+           'plot_forest', 'plot_paths', 'Study', 'study_config', 'study_specs', 'run_study', 'write_report',
+           'report_paths', 'lesson_study']
 
 # %% ../nbs/11_study.ipynb #4ea1fcd0
 def _t_interval(d:np.ndarray, level:float):
@@ -341,7 +343,6 @@ class AccuracyAnalysis(Analysis):
         for r in t.itertuples():
             if r.reg != st.baseline: st.report.finding(st.tag(r.model, r.reg), f"training cost {r.mean / r.base_mean:.2f}× the baseline's time per epoch")
 
-
 # %% ../nbs/11_study.ipynb #c74de834
 _WBINS = np.logspace(-6, 1, 57)
 
@@ -607,7 +608,6 @@ class ShortcutAnalysis(Analysis):
             (f"Higher drop (more reliance): {', '.join(more)}." if more else ''))
         rep.text(st.answers['shortcut'])
 
-
 # %% ../nbs/11_study.ipynb #efe66997
 def _colour(i:int): return plt.get_cmap('tab10')(i % 10) if i < 10 else plt.get_cmap('tab20b')((i - 10) % 20)
 
@@ -773,22 +773,6 @@ class Study:
 def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.1f' if metric == 'jacobian_norm2' else '.4f' if metric.startswith('rwc') else '.3f'
 
 # %% ../nbs/11_study.ipynb #1bf51181
-DEFAULT_REGS = ('none', 'l1:lam=1e-4', 'l2:lam=1e-4,1e-3,1e-2', 'jacobian', 'confidence_penalty', 'label_smoothing', 'dropout', 'batchnorm')
-
-STUDY_DEFAULTS = dict(data='fashion_scenes', models=('simple_cnn',), regs=DEFAULT_REGS, seeds=(0, 1, 2), epochs=30, patience=3,
-                      lr=1e-3, bs=64, schedule='constant', n_train=None, data_kw=None, shortcut=0.9, analyses='all', analysis_params=None)
-
-PRESETS = {
-    'default': dict(),
-    'full': dict(regs=('none', 'l1:lam=1e-6,1e-5,1e-4', 'l2:lam=1e-4,1e-3,1e-2', 'elastic', 'soft_svb:lam=1e-4,1e-3,1e-2', 'hard_svb',
-                       'jacobian:lam=0.003,0.01,0.03,0.1', 'confidence_penalty:beta=0.1,0.3,1', 'label_smoothing:eps=0.05,0.1,0.2',
-                       'dropout:p=0.1,0.3,0.5', 'batchnorm', 'input_noise:sigma=0.05,0.1,0.2', 'weight_noise'),
-                 seeds=(0, 1, 2, 3, 4), epochs=60, patience=5, data_kw=dict(image_size=64, n_scenes=(5000, 1000, 1000))),
-    'reg-explain': dict(data='cifar10', models=('simple_cnn', 'resnet50', 'vgg19'), regs=('none', 'l1', 'l2', 'dropout'), epochs=40,
-                        patience=4, shortcut=None, analyses=('accuracy', 'weights', 'attribution', 'adversarial'),
-                        analysis_params={'attribution': dict(methods=('gradcam', 'integrated_gradients', 'deeplift'), n_keep='per_class')}),
-}
-
 def _scenes_kw(data, data_kw):
     if data_kw is not None: return dict(data_kw)
     return dict(image_size=32, n_scenes=sized((1000, 500, 1000), quick=(128, 64, 64))) if data == 'fashion_scenes' else {}
@@ -845,6 +829,7 @@ def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
               analyses=None, # 'all' or a list of names from `ANALYSES`
               analysis_params:dict|None=None, # {analysis: {param: value}}
               executor:str='local', # 'local' or 'slurm' (see `run_grid`): each run is analysed right after it trains, where it trains
+              workers:int|str='auto', # local runs at a time ('auto': one per CPU core, see `resolve_workers`)
               progress:bool=True,
               **grid_kw, # more `run_grid` arguments (cluster, slurm, on_busy)
              ) -> Study:
@@ -856,19 +841,17 @@ def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
     if c['shortcut'] is None: todo = [a for a in todo if a.on != 'shortcut']
     configs, main, sc = study_specs(c)
     out = Path(out)
-    cbs = []
-    if any(a.name == 'rwc' for a in todo):
-        from regx_nb.rwc import RWC
-        cbs.append(RWC)
+    cbs = [RWC] if any(a.name == 'rwc' for a in todo) else []
     t0 = time.perf_counter()
-    runs = run_grid(main + sc, out/'runs', executor=executor, progress=progress, cbs=cbs, analyses=todo, **grid_kw)
+    runs = run_grid(main + sc, out/'runs', executor=executor, progress=progress, cbs=cbs, workers=workers,
+                    after_run=functools.partial(analyse_run, analyses=todo), **grid_kw)
     st = Study(out, runs[:len(main)], configs, runs[len(main):], analyses=todo, shortcut=c['shortcut'], patience=c['patience'], epochs=c['epochs'])
     st.config = c
     st.timings['training'] = time.perf_counter() - t0
     t0 = time.perf_counter()  # the driver only gathers: every run was measured where it trained; what is missing is measured now
     need = [r for r in runs if r.status == 'ok' and any(a.applies(r) and (_kept(r, a.name) or {}).get('key') != a.key(r) for a in todo)]
     for r in (pbar(need, 'measuring') if progress and need else need): analyse_run(r, todo)
-    st.timings['measuring'] = time.perf_counter() - t0
+    st.timings['measuring'], st.measured = time.perf_counter() - t0, len(need)  # (the count says what was done: the times are for reading)
     st.report.meta = dict(data=c['data'], models=', '.join(c['models']), regularizers='; '.join(map(str, c['regs'])),
                           seeds=', '.join(map(str, c['seeds'])), epochs=f"at most {c['epochs']}" + (f", patience {c['patience']}" if c['patience'] else ''),
                           shortcut=c['shortcut'] if c['shortcut'] is not None else 'off', quick_mode=quick(), date=time.strftime('%Y-%m-%d %H:%M'))
@@ -948,43 +931,5 @@ def report_paths(st:Study):
 
 # %% ../nbs/11_study.ipynb #772d7afd
 def lesson_study(progress:bool=True) -> Study:
-    "The default study, trained once per machine under `regx_home()/study` and shared by the lessons (a small fresh one in quick mode)."
-    out = Path(tempfile.mkdtemp(prefix='regx-study-')) if quick() else regx_home('study')
-    return run_study(out, progress=progress)
-
-# %% ../nbs/11_study.ipynb #6913e2f3
-def regx_study(argv:list|None=None):
-    "Command line: train the grid, measure each run once, and write the study's report (resumable)."
-    p = argparse.ArgumentParser(prog='regx-study', description='Train models x regularizers x seeds to convergence, measure what each '
-                                'regularizer changed, and write an HTML report with intervals over seeds.')
-    p.add_argument('--out', default='study', help='folder for runs/, results.csv and report/ (default: study)')
-    p.add_argument('--preset', choices=list(PRESETS), help='a whole study: default, full or reg-explain (other options override it)')
-    p.add_argument('--data')
-    p.add_argument('--models', nargs='+')
-    p.add_argument('--regs', nargs='+', help='e.g. none l2:lam=1e-4,1e-3,1e-2 jacobian dropout:p=0.2+l2 (commas after a key: a strength path)')
-    p.add_argument('--seeds', nargs='+', type=int, help='default 0 1 2')
-    p.add_argument('--epochs', type=int, help='the most epochs a run trains (default 30; 2 with REGX_QUICK=1)')
-    p.add_argument('--patience', type=int, help='stop after so many epochs without a better valid loss (default 3)')
-    p.add_argument('--n-train', type=int)
-    p.add_argument('--lr', type=float)
-    p.add_argument('--bs', type=int)
-    p.add_argument('--data-kw', nargs='*', help='dataset options key=value, e.g. image_size=64')
-    p.add_argument('--shortcut', type=float, help="the shortcut scenes' marker agreement (default 0.9)")
-    p.add_argument('--no-shortcut', action='store_true', help='skip the shortcut test')
-    p.add_argument('--analyses', nargs='+', help=f"default all: {' '.join(ANALYSES.names)}")
-    p.add_argument('--executor', default='local', choices=['local', 'slurm'])
-    p.add_argument('--cluster', default=None)
-    p.add_argument('--slurm', nargs='*', help='submitit/SLURM parameters key=value')
-    p.add_argument('--on-busy', default='wait', choices=['wait', 'skip'], help='runs that another process trains: wait for them or skip them')
-    a = p.parse_args(argv)
-    try:
-        st = run_study(a.out, preset=a.preset, data=a.data, models=a.models, regs=a.regs, seeds=a.seeds, epochs=a.epochs, patience=a.patience,
-                       n_train=a.n_train, lr=a.lr, bs=a.bs, data_kw=_kv(a.data_kw) or None, shortcut=a.shortcut, no_shortcut=a.no_shortcut,
-                       analyses=a.analyses, executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm), on_busy=a.on_busy)
-    except RegxError as e:
-        print(f'regx-study: error: {e}', file=sys.stderr); sys.exit(2)
-    print(f"results: {short_path(st.out/'results.csv')}")
-    bad = [r.name for r in st.runs + st.shortcut_runs if r.status != 'ok']
-    if bad: print(f"runs that did not finish: {', '.join(bad)}", file=sys.stderr)
-    if st.errors: print(f"analyses that failed: {', '.join(st.errors)}", file=sys.stderr)
-    sys.exit(1 if bad or st.errors else 0)
+    "The default study, trained once per machine under `regx_home()/study` and shared by the lessons (in quick mode a small one, under `regx_home()/study-quick`)."
+    return run_study(regx_home('study-quick' if quick() else 'study'), progress=progress)

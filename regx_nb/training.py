@@ -6,7 +6,8 @@ Docs: https://regx-nb.github.io/regx_nb/training.html.md"""
 
 # %% ../nbs/04_training.ipynb #2a816171
 from __future__ import annotations
-import argparse, contextlib, functools, hashlib, inspect, json, math, os, random, shutil, subprocess, sys, tempfile, time, traceback, warnings
+import argparse, contextlib, functools, hashlib, importlib, inspect, io, json, math, multiprocessing, os, pickle, random, shutil, subprocess, sys, tempfile, time, traceback, warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from .core import _host
 from .data import get_dls
 from .models import MODELS, get_model, n_params, find_weights
 from .regularizers import Regularizer, as_regularizers, reg_tag
+from .defaults import SPEC_DEFAULTS
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
 from fastai.losses import CrossEntropyLossFlat
@@ -30,11 +32,11 @@ from fastprogress.fastprogress import progress_bar
 from fastai.torch_core import rank_distrib, num_distrib
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'SPEC_DEFAULTS', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'make_learner',
-           'normalize_spec', 'run_id', 'CorruptRunError', 'sha256_file', 'Run', 'job_alive', 'rng_states',
-           'set_rng_states', 'RunSaver', 'topk_accuracy', 'train_run', 'grid', 'run_grid', 'runs_root', 'train_regs',
+__all__ = ['IGNORE_INDEX', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'make_learner', 'normalize_spec',
+           'run_id', 'CorruptRunError', 'sha256_file', 'Run', 'job_alive', 'rng_states', 'set_rng_states', 'RunSaver',
+           'topk_accuracy', 'train_run', 'grid', 'resolve_workers', 'run_grid', 'runs_root', 'train_regs',
            'load_results', 'load_history', 'summarize', 'plot_curves', 'plot_results', 'head_splitter', 'preset_specs',
-           'run_preset', 'regx_train']
+           'run_preset']
 
 # %% ../nbs/04_training.ipynb #b154f8fc
 IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not scored
@@ -155,8 +157,6 @@ def make_learner(data='fashion_mnist_sample', # a dataset name or fastai DataLoa
     return learn
 
 # %% ../nbs/04_training.ipynb #44f7e6ed
-SPEC_DEFAULTS = dict(data='fashion_mnist_sample', model='simple_cnn', reg='none', seed=0, epochs=5, lr=3e-3, bs=64,
-                     n_train=None, opt='adam', schedule='one_cycle', data_kw={}, model_kw={}, patience=None, refit=False, freeze_epochs=0)
 _LATER_KEYS = dict(refit=False, freeze_epochs=0)  # added later: left out of a run's hash at these values, so older runs keep their folders
 
 def normalize_spec(spec:dict|None=None, **kw) -> dict:
@@ -572,38 +572,85 @@ def grid(models=('simple_cnn',), regs=('none',), seeds=(0,), **common) -> list[d
     return [normalize_spec(dict(model=m, reg=r, seed=s, **common)) for m in models for r in regs for s in seeds]
 
 # %% ../nbs/04_training.ipynb #a793969d
-def _grid_job(spec:dict, root:str, cbs:list|None=None, on_busy:str='skip', analyses:list|None=None) -> dict:
-    "One grid cell as a job (what submitit pickles): train, measure the analyses right there, and report instead of raising on divergence."
+def _grid_job(spec:dict, root:str, cbs:list|None=None, on_busy:str='skip', after_run=None) -> dict:
+    "One grid cell as a job (what a worker process or submitit runs): train, call `after_run(run)` right there, and report instead of raising on divergence."
     try: r = train_run(spec, root, cbs=[f() for f in (cbs or [])], on_busy=on_busy)
     except TrainingDiverged as e: return dict(run=run_id(spec), status='diverged', error=str(e))
-    if analyses and r.status == 'ok' and not rank_distrib():
-        from regx_nb.study import analyse_run  # (the study module builds on this one)
-        analyse_run(r, analyses)
+    if after_run is not None and r.status == 'ok' and not rank_distrib(): after_run(r)
     return dict(run=r.name, status=r.status)
 
-def _submit(todo, root, cluster, slurm, cbs, progress, analyses=None):
+def _submit(todo, root, cluster, slurm, cbs, progress, after_run=None):
     "Submit the runs of `todo` as a submitit job array; each run folder records its job id (`job.json`)."
     import submitit
-    from regx_nb.training import _grid_job as job  # the installed function, so that jobs unpickle it by reference
     ex = submitit.AutoExecutor(folder=root/'_submitit', cluster=cluster)
     params = dict(timeout_min=60, name='regx')
     params.update(slurm or {})
     ex.update_parameters(**{(k if k in ('timeout_min', 'name', 'gpus_per_node', 'cpus_per_task', 'mem_gb', 'nodes', 'tasks_per_node')
                              or k.startswith('slurm_') else f'slurm_{k}'): v for k, v in params.items()})
-    jobs = ex.map_array(job, todo, [str(root)] * len(todo), [cbs] * len(todo), ['skip'] * len(todo), [analyses] * len(todo))
+    jobs = ex.map_array(_installed_job(), todo, [str(root)] * len(todo), [cbs] * len(todo), ['skip'] * len(todo), [after_run] * len(todo))
     for s, j in zip(todo, jobs):  # at once, so that a rerun during queued jobs waits for them instead of submitting again
         save_json(dict(job_id=str(j.job_id), cluster=ex.cluster, host=_host(), submitted=time.time()), root/run_id(s)/'job.json')
     for j in (progress_bar(jobs) if progress and jobs else jobs):
         try: j.result()
         except Exception as e: print(f"job {j.job_id} failed: {e}", file=sys.stderr)
 
-def _train_all(todo, root, executor, cluster, slurm, cbs, progress, analyses=None):
+def _installed_job():
+    "`_grid_job` as the installed module has it, so that worker processes and jobs unpickle it by reference (not from a notebook's namespace)."
+    return importlib.import_module('regx_nb.training')._grid_job
+
+class _MainRefs(pickle.Pickler):
+    "A pickler that records references to `__main__` (a notebook's or a script's own definitions), which other processes cannot import."
+    def __init__(self, f): super().__init__(f); self.main = []
+    def reducer_override(self, obj):  # (an instance answers with its class's module)
+        if getattr(obj, '__module__', None) == '__main__': self.main.append(getattr(obj, '__qualname__', type(obj).__qualname__))
+        return NotImplemented
+
+def _sendable(obj) -> str|None:
+    "None when `obj` can be sent to another process, else why not."
+    p = _MainRefs(io.BytesIO())
+    try: p.dump(obj)
+    except Exception as e: return f"it cannot be pickled ({type(e).__name__}: {e})"
+    return f"it refers to {', '.join(sorted(set(p.main)))} of __main__" if p.main else None
+
+def resolve_workers(workers, # an int >= 1, or 'auto'
+                    n_runs:int, # the runs to train
+                    device=None) -> int:
+    "How many runs train at a time: `workers`, or for 'auto' one per CPU core (at most 8 and at most `n_runs`), one on a GPU, one in quick mode."
+    if workers == 'auto':
+        if quick() or default_device(device).type != 'cpu': return 1
+        return max(1, min(n_runs, os.cpu_count() or 1, 8))
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise RegxError(f"workers must be a positive int or 'auto', got {workers!r}")
+    return workers
+
+def _worker_init(threads:int):
+    torch.set_num_threads(threads)
+
+def _train_local(todo, root, cbs, progress, after_run, workers):
+    "Train `todo` here (one worker) or in `workers` processes, each with its share of the cores."
+    n = min(workers, len(todo))
+    why = _sendable((cbs, after_run)) if n > 1 else None
+    if why: print(f"training one run at a time here: the callbacks or after_run cannot go to worker processes ({why})", file=sys.stderr); n = 1
+    if n == 1:
+        results = (_grid_job(s, str(root), cbs, 'wait', after_run) for s in todo)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // n)
+        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context('spawn'), initializer=_worker_init, initargs=(threads,))
+        futs = [pool.submit(_installed_job(), s, str(root), cbs, 'wait', after_run) for s in todo]
+        results = (f.result() for f in as_completed(futs))
+    bar = progress_bar(results, total=len(todo)) if progress else results
+    if progress: bar.comment = 'training'
+    try:
+        for res in bar:
+            if res['status'] == 'diverged' and progress: print(f"  {res['run']}: diverged")
+    finally:
+        if n > 1: pool.shutdown(wait=True, cancel_futures=True)
+
+def _train_all(todo, root, executor, cluster, slurm, cbs, progress, after_run=None, workers=1):
     if not todo: return
     for s in todo: (root/run_id(s)).mkdir(exist_ok=True)
-    if executor == 'slurm': return _submit(todo, root, cluster, slurm, cbs, progress, analyses)
-    for s in (pbar(todo, 'training') if progress else todo):
-        res = _grid_job(s, str(root), cbs, on_busy='wait', analyses=analyses)
-        if res['status'] == 'diverged' and progress: print(f"  {res['run']}: diverged")
+    if executor == 'slurm': return _submit(todo, root, cluster, slurm, cbs, progress, after_run)
+    _train_local(todo, root, cbs, progress, after_run, workers)
 
 def _wait_for(runs:list, poll:float, progress:bool) -> list:
     "Wait until no live process owns these runs; return those that are still unfinished (their owner died)."
@@ -622,41 +669,45 @@ def _wait_for(runs:list, poll:float, progress:bool) -> list:
 
 def run_grid(specs:list[dict], # from `grid` or written by hand
              root:str|Path, # folder of the runs
-             executor:str='local', # 'local' (one after the other, here) or 'slurm' (submitit job array)
+             executor:str='local', # 'local' (here, or in worker processes) or 'slurm' (submitit job array)
              progress:bool=True, # the grid line and a progress bar over the runs
              cluster:str|None=None, # submitit cluster: None (auto-detect SLURM), 'slurm', 'local' or 'debug'
              slurm:dict|None=None, # submitit parameters, e.g. dict(partition='gpu', gpus_per_node=1, timeout_min=60)
              cbs:list|None=None, # callback *factories* (e.g. the class `RWC`): each run gets fresh callbacks
              on_busy:str='wait', # runs that another live process trains (or a queued job): 'wait' for them, or 'skip' them
              poll:float=2., # seconds between checks while waiting
-             analyses:list|None=None, # `Analysis` objects (11_study) to measure on each run right after it trains, in its job
+             after_run=None, # called with each run that finished ok, where it trained (picklable for workers and jobs)
+             workers:int|str=1, # local runs at a time: an int, or 'auto' (see `resolve_workers`)
             ) -> list[Run]:
     "Train every spec whose run is not finished yet (corrupt runs are moved aside and retrained); return the runs of all specs, in order."
     if executor not in ('local', 'slurm'): raise RegxError(f"executor must be 'local' or 'slurm', got {executor!r}")
     if on_busy not in ('wait', 'skip'): raise RegxError(f"on_busy must be 'wait' or 'skip', got {on_busy!r}")
+    if after_run is not None and not callable(after_run): raise RegxError(f"after_run must be a callable taking a Run, got {type(after_run).__name__}")
     root = Path(root); root.mkdir(parents=True, exist_ok=True); clean_parts(root)
     specs = [normalize_spec(s) for s in specs]
     runs = [Run(root/run_id(s)) for s in specs]
     for r in runs: clean_parts(r.path)
     states = [r.state() for r in runs]
     n = {k: states.count(k) for k in ('finished', 'todo', 'corrupt', 'running')}
+    todo = [s for s, st in zip(specs, states) if st in ('todo', 'corrupt')]
+    workers = resolve_workers(workers, len(todo))
     if progress:
         print(f"{len(specs)} runs in {short_path(root)}: {n['finished']} finished, {n['todo'] + n['corrupt']} to train, "
-              f"{n['running']} running elsewhere" + (f" ({n['corrupt']} corrupt: moved aside and trained again)" if n['corrupt'] else ''))
-    todo = [s for s, st in zip(specs, states) if st in ('todo', 'corrupt')]
-    _train_all(todo, root, executor, cluster, slurm, cbs, progress, analyses)
+              f"{n['running']} running elsewhere" + (f" ({n['corrupt']} corrupt: moved aside and trained again)" if n['corrupt'] else '')
+              + (f"; {min(workers, len(todo))} at a time" if executor == 'local' and min(workers, len(todo)) > 1 else ''))
+    _train_all(todo, root, executor, cluster, slurm, cbs, progress, after_run, workers)
     elsewhere = [r for r, st in zip(runs, states) if st == 'running']
     if elsewhere and on_busy == 'skip':
         print(f"skipped {len(elsewhere)} run(s) that another process trains: {', '.join(r.name for r in elsewhere)}", file=sys.stderr)
     elif elsewhere:
         left = _wait_for(elsewhere, poll, progress)  # their owners died before finishing: train them here
-        _train_all([specs[runs.index(r)] for r in left], root, executor, cluster, slurm, cbs, progress, analyses)
+        _train_all([specs[runs.index(r)] for r in left], root, executor, cluster, slurm, cbs, progress, after_run, workers)
     return [Run(r.path) for r in runs]
 
 # %% ../nbs/04_training.ipynb #9da57e8c
 def runs_root(name:str) -> Path:
-    "Where a lesson keeps its runs: `regx_home()/runs/<name>` for real runs, a fresh temporary folder in quick mode (so tests always train)."
-    return Path(tempfile.mkdtemp(prefix=f'regx-{name}-')) if quick() else regx_home('runs', name)
+    "Where a lesson keeps its runs: `regx_home()/runs/<name>`, or `regx_home()/quick-runs/<name>` for the small runs of quick mode."
+    return regx_home('quick-runs' if quick() else 'runs', name)
 
 # %% ../nbs/04_training.ipynb #039a0f70
 def train_regs(regs:list, # regularizer specs, e.g. ['none', 'l1', 'l2:lam=1e-3']
@@ -815,60 +866,3 @@ def run_preset(name:str, # 'lab2' or 'cs385' (see `preset_specs`)
     res = pd.DataFrame(rows)
     with atomic_write(Path(out)/'results.csv', 'w') as f: res.to_csv(f, index=False)
     return res
-
-# %% ../nbs/04_training.ipynb #a87adf78
-def _kv(items):
-    out = {}
-    for it in items or []:
-        if '=' not in it: raise RegxError(f"expected key=value, got {it!r}")
-        k, v = it.split('=', 1)
-        try: out[k] = json.loads(v)
-        except json.JSONDecodeError: out[k] = v
-    return out
-
-def regx_train(argv:list|None=None):
-    "Command line: train one spec or a grid of runs (resumable), locally or on SLURM."
-    p = argparse.ArgumentParser(prog='regx-train', description='Train regx_nb runs: models x regularizers x seeds. Finished runs are skipped.')
-    p.add_argument('--out', required=True, help='folder of the runs (created if missing)')
-    p.add_argument('--spec', help='a JSON file with one spec or a list of specs (instead of the grid options)')
-    p.add_argument('--data', default=SPEC_DEFAULTS['data'])
-    p.add_argument('--models', nargs='+', default=['simple_cnn'])
-    p.add_argument('--regs', nargs='+', default=['none'], help="e.g. none l2 l2:lam=1e-3 dropout:p=0.2+l2")
-    p.add_argument('--seeds', nargs='+', type=int, default=None, help='default: 0 (a preset: 0 1 2)')
-    p.add_argument('--epochs', type=int, default=SPEC_DEFAULTS['epochs'])
-    p.add_argument('--lr', type=float, default=SPEC_DEFAULTS['lr'])
-    p.add_argument('--bs', type=int, default=SPEC_DEFAULTS['bs'])
-    p.add_argument('--n-train', type=int, default=None)
-    p.add_argument('--opt', default='adam', choices=list(_OPTS))
-    p.add_argument('--data-kw', nargs='*', help='dataset options key=value, e.g. variant=segment')
-    p.add_argument('--executor', default='local', choices=['local', 'slurm'])
-    p.add_argument('--cluster', default=None, help="submitit cluster (default: auto; 'local' to test without SLURM)")
-    p.add_argument('--slurm', nargs='*', help='submitit/SLURM parameters key=value, e.g. partition=gpu timeout_min=120')
-    p.add_argument('--summary', action='store_true', help='print the results table at the end')
-    p.add_argument('--on-busy', default='wait', choices=['wait', 'skip'], help='runs that another process trains: wait for them (default) or skip them')
-    p.add_argument('--preset', choices=['lab2', 'cs385'], help="a whole study as it was run: lab2 (CIFAR-10) or cs385 (Stanford Dogs); with --seeds, --executor")
-    a = p.parse_args(argv)
-    try:
-        if a.preset:
-            res = run_preset(a.preset, a.out, seeds=a.seeds or (0, 1, 2),
-                             executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm), on_busy=a.on_busy)
-            print(res.groupby('label', sort=False)[['valid_acc', 'test_acc', 'gap']].agg(['mean', 'std']).round(4).to_string())
-            sys.exit(0 if (res.status == 'ok').all() else 1)
-        if a.spec:
-            try: specs = load_json(a.spec)
-            except (OSError, ValueError) as e: raise RegxError(f"cannot read the spec file {a.spec}: {e}") from e
-            specs = specs if isinstance(specs, list) else [specs]
-        else:
-            specs = grid(models=a.models, regs=a.regs, seeds=a.seeds or [0], data=a.data, epochs=a.epochs, lr=a.lr, bs=a.bs,
-                         n_train=a.n_train, opt=a.opt, data_kw=_kv(a.data_kw))
-        runs = run_grid(specs, a.out, executor=a.executor, cluster=a.cluster, slurm=_kv(a.slurm), on_busy=a.on_busy)
-    except RegxError as e:
-        print(f'regx-train: error: {e}', file=sys.stderr); sys.exit(2)
-    for r in runs:
-        st = r.status
-        m = r.metrics if st == 'ok' else {}
-        print(f"{r.name}: {st}" + (f"  test_acc={m['test_acc']:.4f}  gap={m['gap']:+.4f}  {m['time_per_epoch']:.1f}s/epoch" if 'test_acc' in m else '')
-              + (f"  ({r.problem()})" if st == 'corrupt' else ''))
-    if a.summary and runs: print(summarize(load_results(a.out)).to_string())
-    bad = [r for r in runs if r.status != 'ok']
-    sys.exit(1 if bad else 0)

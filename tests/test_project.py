@@ -89,3 +89,41 @@ def test_every_number_the_readme_gives_about_the_study_is_in_its_report():
     page = (ROOT / 'nbs' / 'images' / 'report' / 'index.html').read_text(encoding='utf-8')
     missing = [n for n in numbers if n not in page]
     assert not missing, f'numbers in the README that the report does not give: {missing}'
+
+CLOCK_CALL = re.compile(r'\btime\.(perf_counter|time|monotonic|process_time)\(|\btimings\b|\bwall_time\b')
+DURATION_TEXT = re.compile(r"""['"][^'"]*(\d+\.\d+\s?m?s\b|\b\d+\s?(ms|secs?|seconds?)\b)[^'"]*['"]""")
+ASSERTING = ('test_eq', 'test_ne', 'test_close', 'test', 'assertLess', 'assertLessEqual')
+
+def _clock_asserts(src: str) -> list:
+    "Assertions in `src` that read the clock: a printed duration, a clock reading, or a name bound to one."
+    import ast
+    try: tree = ast.parse(src)
+    except SyntaxError: return []
+    timed = {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) and CLOCK_CALL.search(ast.unparse(n.value))
+             for tg in n.targets for t in ([tg] if isinstance(tg, ast.Name) else tg.elts if isinstance(tg, ast.Tuple) else [])
+             if isinstance(t, ast.Name)}  # names bound to a clock reading
+    bad = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Assert): s = ast.unparse(n.test)
+        elif isinstance(n, ast.Call) and getattr(n.func, 'id', getattr(n.func, 'attr', '')) in ASSERTING: s = ast.unparse(n)
+        else: continue
+        if DURATION_TEXT.search(s) or CLOCK_CALL.search(s) or any(re.search(rf'\b{t}\b', s) for t in timed): bad.append(s)
+    return bad
+
+def test_the_clock_checker_finds_what_it_should():
+    assert _clock_asserts("assert 'measuring 0.0s' in out")
+    assert _clock_asserts("t0 = time.perf_counter()\nrun()\ndt = time.perf_counter() - t0\nassert dt < 1")
+    assert _clock_asserts("test_eq(again.timings['measuring'] < 1, True)")
+    assert not _clock_asserts("t0 = time.time()\nwhile not done() and time.time() - t0 < 120: time.sleep(0.1)\nassert done()")
+    assert not _clock_asserts("assert r.status == 'ok' and m['epochs_trained'] == 3")
+
+def test_no_test_reads_the_clock():
+    "A test that asserts a duration fails by chance on a busy machine: timing belongs in bench/ (tests and notebook cells)."
+    import json
+    bad = [(p.name, s) for p in sorted((ROOT / 'tests').glob('*.py')) if p.name != 'test_project.py'  # (its own examples of what to catch)
+           for s in _clock_asserts(p.read_text())]
+    for p in sorted((ROOT / 'nbs').glob('*.ipynb')):  # a notebook's test cells read as one program (names cross cells)
+        cells = [''.join(c['source']) for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'code']
+        src = '\n'.join(l for c in cells if not c.lstrip().startswith('#| export') for l in c.splitlines() if not l.lstrip().startswith(('%', '!')))
+        bad += [(p.name, s) for s in _clock_asserts(src)]
+    assert not bad, bad

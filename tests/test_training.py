@@ -176,3 +176,25 @@ def test_the_study_presets_from_the_shell_on_files_the_test_writes(tmp_path, mon
     assert res.label.iloc[-1] == 'transfer (ResNet-18)' and (res.status == 'ok').all()
     tr = Run(tmp_path/'dogs'/res.run.iloc[-1])
     assert tr.spec['freeze_epochs'] == 1 and len(tr.history) == 2 and tr.spec['data'] == 'stanford_dogs'
+
+def _mark_where_measured(run):
+    "An after_run hook: leaves the process id that called it in the run folder."
+    (run.path/'after_run.json').write_text(json.dumps(dict(pid=os.getpid())))
+
+def test_local_workers_train_a_grid_in_other_processes_and_call_after_run_there(tmp_path):
+    specs = grid(regs=['none', 'l2', 'l1'], seeds=[0], epochs=1, n_train=64, bs=32)
+    runs = run_grid(specs, tmp_path, progress=False, workers=2, after_run=_mark_where_measured)
+    assert [r.name for r in runs] == [run_id(s) for s in specs] and all(r.status == 'ok' for r in runs)
+    pids = {json.loads((r.path/'after_run.json').read_text())['pid'] for r in runs}
+    assert os.getpid() not in pids  # trained and measured in the workers, not here
+    again = run_grid(specs, tmp_path, progress=False, workers=2, after_run=_mark_where_measured)  # nothing left to do
+    assert [r.metrics['weights_sha256'] for r in again] == [r.metrics['weights_sha256'] for r in runs]
+
+def test_workers_fall_back_to_this_process_for_what_cannot_be_sent(tmp_path, capsys):
+    specs = grid(regs=['none', 'l2'], seeds=[0], epochs=1, n_train=64, bs=32)
+    seen = []
+    runs = run_grid(specs, tmp_path, progress=False, workers=2, after_run=lambda r: seen.append(r.name))
+    assert sorted(seen) == sorted(r.name for r in runs)  # the lambda ran here, one run at a time
+    assert 'cannot go to worker processes' in capsys.readouterr().err
+    with pytest.raises(RegxError, match="workers must be a positive int or 'auto'"): run_grid(specs, tmp_path, workers=0)
+    with pytest.raises(RegxError, match='after_run must be a callable'): run_grid(specs, tmp_path, after_run='analyse')
