@@ -42,9 +42,12 @@ test-nbs: setup
 	  REGX_HOME=$$home OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(TIMED) notebooks $(BIN)/nbdev-test --n-workers $(NB_WORKERS) --timing; \
 	  rc=$$?; rm -rf $$home; exit $$rc
 
-# the ten slowest tests are printed; heavier cases are marked slow and run by `make test-slow` (not in CI)
+# on two workers (most tests wait for the processes they start; one file per worker, so a file's fixtures are built
+# once), one thread each; the ten slowest tests are printed; heavier cases are marked slow and run by `make test-slow`
+PYTEST_WORKERS ?= 2
 test-py: setup
-	@$(TIMED) pytest $(BIN)/python -m pytest tests -m 'not slow' --durations=10
+	@OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(TIMED) pytest $(BIN)/python -m pytest tests -m 'not slow' --durations=10 \
+	  -n $(PYTEST_WORKERS) --dist loadfile
 
 test-slow: setup
 	$(BIN)/python -m pytest tests -m slow --durations=10
