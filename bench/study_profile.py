@@ -75,7 +75,7 @@ def main():
     ap.add_argument('--repeats', type=int, default=3)
     a = ap.parse_args()
     start = process_start()
-    import regx_nb.data as data, regx_nb.training as training, regx_nb.study as study
+    import regx_nb.data as data, regx_nb.training as training, regx_nb.study as study, regx_nb.analyses as analyses
     from fastai.callback.core import Callback
     from regx_nb.rwc import RWC
 
@@ -90,7 +90,7 @@ def main():
     timed(training.RunSaver, 'after_epoch', 'checkpoint')
     timed(training, '_evaluate', 'final evaluation', flag='_evaluating')
     timed(training, 'sha256_file', 'hashing')
-    for cls in {type(x) for x in study.get_analyses()}: timed(cls, 'measure', f'analysis: {cls.name}')
+    for cls in {type(x) for x in analyses.get_analyses()}: timed(cls, 'measure', f'analysis: {cls.name}')
 
     c = study.study_config()
     configs, main_specs, sc_specs = study.study_specs(c)
@@ -99,7 +99,7 @@ def main():
     dls = data.get_dls(spec['data'], bs=spec['bs'], seed=spec['seed'], **spec['data_kw'])
     data.get_dls(sc_spec['data'], bs=sc_spec['bs'], seed=sc_spec['seed'], **sc_spec['data_kw'])
     prep = time.perf_counter() - t0
-    analyses = study.get_analyses()
+    todo = analyses.get_analyses()
     rows, floors = [], []
     for rep in range(a.repeats):
         for what in (('kit', 'floor') if rep % 2 == 0 else ('floor', 'kit')):  # (the floor needs the kit's epoch count: kit first)
@@ -111,7 +111,7 @@ def main():
                 run = training.train_run(spec, d, cbs=[RWC(), Stages()])
                 T['train_run (total)'] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                study.analyse_run(run, analyses)
+                analyses.analyse_run(run, todo)
                 T['analyses (total)'] = time.perf_counter() - t0
                 epochs = run.metrics['epochs_trained']
             rows.append({k: v for k, v in T.items() if not k.startswith('_')})
