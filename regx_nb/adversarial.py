@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/adversarial.html.md"""
 
 # %% ../nbs/09_adversarial.ipynb #7f47bf14
 from __future__ import annotations
-import math, time, warnings
+import math, warnings
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
@@ -14,15 +14,15 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
 from .core import *
-from .regularizers import REGULARIZERS, Regularizer, reg_tag, reg_label
-from .training import Run
+from .regularizers import REGULARIZERS, Regularizer, reg_tag, reg_label, order_regs
+from .stats import spearman_rows, pearson_rows
 from .attribution import attribute
 
 # %% auto #0
 __all__ = ['fgsm', 'pgd', 'AdversarialTraining', 'robust_accuracy', 'plot_robustness', 'Boundary', 'decision_boundary',
-           'plot_boundary', 'total_variation', 'boundary_tv', 'decision_regions', 'correlation_ci', 'map_similarity',
-           'gradcam_stability']
+           'plot_boundary', 'total_variation', 'boundary_tv', 'decision_regions', 'map_similarity', 'gradcam_stability']
 
 # %% ../nbs/09_adversarial.ipynb #b21accba
 def _check_eps(eps, name='eps') -> float:
@@ -164,13 +164,12 @@ class AdversarialTraining(Regularizer):
         else: xa = pgd(self.model, x[:n], y[:n], p['eps'], p['alpha'], p['steps'], norm=p['norm'])
         self.learn.xb = (torch.cat([xa.to(x.dtype), x[n:]]), *self.xb[1:])
 
-REGULARIZERS._d.pop(AdversarialTraining.reg_name, None)  # re-running this cell replaces the registration
-_ = REGULARIZERS.register(AdversarialTraining.reg_name)(AdversarialTraining)
+_ = REGULARIZERS.register(AdversarialTraining.reg_name, replace=True)(AdversarialTraining)  # (declared by 03; a cell run again replaces it)
 
 # %% ../nbs/09_adversarial.ipynb #f72b2057
 def _describe(key, obj) -> dict:
     "name, model, reg and seed of a Run (from its spec) or of a plain model (reg = its key)."
-    if isinstance(obj, Run):
+    if isinstance(getattr(obj, 'spec', None), dict) and hasattr(obj, 'name'):  # a Run (04)
         s = obj.spec
         return dict(name=key if key is not None else obj.name, model=s['model'], reg=reg_label(s['reg']), seed=s['seed'])
     m = get_module(obj)
@@ -253,8 +252,6 @@ def robust_accuracy(models, # {name: Learner/Run/module}, or a list of Runs
     return pd.DataFrame(rows)
 
 # %% ../nbs/09_adversarial.ipynb #454f28f1
-def _reg_order(regs) -> list: return sorted(set(regs), key=lambda r: (r != 'none', r))
-
 def plot_robustness(df:pd.DataFrame, # from `robust_accuracy`
                     x:str='eps', # 'eps' (accuracy against the budget) or 'steps' (against PGD steps)
                     ax=None, # draw into this axis (only when the table has one panel)
@@ -269,7 +266,7 @@ def plot_robustness(df:pd.DataFrame, # from `robust_accuracy`
     if ax is not None and len(panels) > 1: raise RegxError(f"the table has {len(panels)} panels ({panels}); pass ax=None")
     fig, axs = (ax.figure, [ax]) if ax is not None else plt.subplots(1, len(panels), figsize=fit_width(4.2 * len(panels), 3.2), sharey=True, squeeze=False)
     axs = np.ravel(axs)
-    regs = _reg_order(df.reg)
+    regs = order_regs(df.reg)
     for a, (att, ov) in zip(axs, panels):
         d = df[(df.attack == att) & (df[other] == ov)]
         for i, r in enumerate(regs):
@@ -386,7 +383,6 @@ def plot_boundary(maps, # a `Boundary`, or {title: Boundary} to compare (one row
         a.set_title(f"{t}{tv}".strip(), fontsize=8); a.tick_params(labelsize=6)
     for a in axs.flat[len(maps):]: a.axis('off')
     if vocab:
-        from matplotlib.patches import Patch
         fig.legend(handles=[Patch(color=cmap(i), label=vocab[i]) for i in range(min(n_classes, len(vocab)))], loc='center right', fontsize=7, frameon=False)
         fig.tight_layout(rect=(0, 0, 1 - 1.3 / (cell * ncols + 1.3), 1))
     else: fig.tight_layout()
@@ -457,33 +453,7 @@ def decision_regions(model, # a Learner, Run or module whose inputs are points i
     R = len(c)
     return Boundary(classes, conf, c, torch.tensor([1., 0.]), torch.tensor([0., 1.]), torch.zeros(2), int(classes[R // 2, R // 2]), 'input')
 
-# %% ../nbs/09_adversarial.ipynb #e00b4ab1
-def correlation_ci(a, b, # two paired samples
-                   method:str='spearman', # 'spearman' (ranks) or 'pearson'
-                   level:float=0.95,
-                  ) -> dict:
-    "Correlation of a and b with its Fisher-z interval (Spearman: se = sqrt(1.06 / (n - 3)); Pearson: 1 / sqrt(n - 3))."
-    from scipy import stats
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape or a.ndim != 1: raise RegxError(f"a and b must be paired 1-D samples, got shapes {a.shape} and {b.shape}")
-    if method not in ('spearman', 'pearson'): raise RegxError(f"method must be 'spearman' or 'pearson', got {method!r}")
-    n = len(a)
-    if n < 4: raise RegxError(f"an interval needs at least 4 pairs, got {n}")
-    r = float(stats.spearmanr(a, b).statistic if method == 'spearman' else stats.pearsonr(a, b).statistic)
-    se = math.sqrt((1.06 if method == 'spearman' else 1.) / (n - 3))
-    z, q = np.arctanh(np.clip(r, -0.999999, 0.999999)), stats.norm.ppf(0.5 + level / 2)
-    return dict(r=r, lo=float(np.tanh(z - q * se)), hi=float(np.tanh(z + q * se)), n=n, method=method)
-
 # %% ../nbs/09_adversarial.ipynb #2a090967
-def _rank(a:np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-    return rankdata(a, axis=1, method='average')
-
-def _corr(a:np.ndarray, b:np.ndarray) -> np.ndarray:
-    a = a - a.mean(1, keepdims=True); b = b - b.mean(1, keepdims=True)
-    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
-    with np.errstate(invalid='ignore', divide='ignore'): return np.where(den > 0, (a * b).sum(1) / den, np.nan)
-
 def map_similarity(a:torch.Tensor, # maps (N, 1, H, W) or (N, H, W)
                    b:torch.Tensor, # maps of the same shape
                   ) -> pd.DataFrame:
@@ -493,7 +463,7 @@ def map_similarity(a:torch.Tensor, # maps (N, 1, H, W) or (N, H, W)
     a, b = a.flatten(1).numpy().astype(np.float64), b.flatten(1).numpy().astype(np.float64)
     na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     with np.errstate(invalid='ignore', divide='ignore'): cos = np.where(na * nb > 0, (a * b).sum(1) / (na * nb), np.nan)
-    return pd.DataFrame(dict(spearman=_corr(_rank(a), _rank(b)), pearson=_corr(a, b), cosine=cos))
+    return pd.DataFrame(dict(spearman=spearman_rows(a, b), pearson=pearson_rows(a, b), cosine=cos))
 
 # %% ../nbs/09_adversarial.ipynb #7c85fa79
 def gradcam_stability(models, # {name: Learner/Run/module}, or a list of Runs

@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/gradcam.html.md"""
 
 # %% ../nbs/06_gradcam.ipynb #a2d71367
 from __future__ import annotations
-import copy, textwrap, warnings
+import copy, sys, textwrap, warnings
 import numpy as np
 import pandas as pd
 import torch
@@ -16,6 +16,7 @@ from torch.overrides import TorchFunctionMode
 import matplotlib.pyplot as plt
 from .core import *
 from .models import conv_layers, get_layer
+from .stats import spearman_rows
 from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
 import re
@@ -449,17 +450,15 @@ def randomized_copy(model:nn.Module, seed:int=0) -> nn.Module:
     return m
 
 # %% ../nbs/06_gradcam.ipynb #50373c7c
-def _spearman(a, b):
-    ra = a.flatten(1).argsort(1).argsort(1).float(); rb = b.flatten(1).argsort(1).argsort(1).float()
-    ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
-    return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp_min(1e-12)
-
 def sanity_check(model, x:torch.Tensor, method:str='gradcam', layer:str|None=None, target=None, seed:int=0) -> torch.Tensor:
-    "Per image: Spearman rank correlation of |map| between the trained model and a randomized copy (should be low)."
+    "Per image: Spearman's ρ (ties at their average rank) of |map| between the trained model and a randomized copy (should be low); NaN for a constant map."
     m = get_module(model)
     t = target if target is not None else _targets(m.eval(), check_images(x).to(module_device(m)), None, False).cpu()
     a = attribute(m, x, t, method, layer).abs(); b = attribute(randomized_copy(m, seed), x, t, method, layer).abs()
-    return _spearman(a[:, 0], b[:, 0])
+    rho = torch.from_numpy(spearman_rows(a.flatten(1).numpy(), b.flatten(1).numpy())).float()
+    if rho.isnan().any():
+        print(f"sanity_check: {int(rho.isnan().sum())} of {len(rho)} map pairs hold a constant map (no ranking to compare): their ρ is NaN", file=sys.stderr)
+    return rho
 
 # %% ../nbs/06_gradcam.ipynb #24dcac51
 METRICS = ('pointing_game', 'relevance_mass', 'deletion_auc', 'insertion_auc', 'gini', 'map_tv')

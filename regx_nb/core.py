@@ -6,25 +6,34 @@ Docs: https://regx-nb.github.io/regx_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c85b2a9b
 from __future__ import annotations
-import contextlib, datetime, difflib, json, os, random, re, secrets, shutil, socket, tarfile, tempfile, threading, time, zipfile
+import contextlib, datetime, difflib, hashlib, importlib, importlib.util, json, os, random, re, secrets, shutil, socket, sys, tarfile, tempfile, threading, time, zipfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 import numpy as np
+import pandas as pd
+from fastprogress.fastprogress import progress_bar
 import torch, warnings
 from torch import nn
 
 # %% auto #0
-__all__ = ['RegxError', 'UnknownNameError', 'DataUnavailableError', 'TrainingDiverged', 'default_device', 'seed_everything',
-           'quick', 'sized', 'regx_home', 'short_path', 'fit_width', 'pbar', 'Registry', 'atomic_write', 'save_json',
-           'load_json', 'save_torch', 'pid_alive', 'lock_stale_after', 'clean_parts', 'FolderLock', 'current_job_id',
+__all__ = ['show_tables_whole', 'whole_tables', 'RegxError', 'UnknownNameError', 'DataUnavailableError', 'TrainingDiverged',
+           'default_device', 'seed_everything', 'quick', 'sized', 'regx_home', 'short_path', 'fit_width', 'pbar',
+           'Registry', 'spec_hash', 'Cache', 'kit_digest', 'host_name', 'atomic_write', 'save_json', 'load_json',
+           'save_torch', 'set_aside', 'pid_alive', 'lock_stale_after', 'clean_parts', 'FolderLock', 'current_job_id',
            'describe_owner', 'safe_extract', 'get_module', 'unwrap', 'module_device', 'check_images', 'check_exercise']
 
 # %% ../nbs/00_core.ipynb #af38f613
-# (torch's `jit.script` deprecation warning, which fastai triggers on import, is filtered in `regx_nb/__init__.py`,
-# which runs before any module of the kit imports fastai)
-# the lessons show their tables whole: pandas would otherwise cut wide or long tables to '...'
-import pandas as _pd
-_pd.set_option('display.max_rows', 500); _pd.set_option('display.max_columns', 100); _pd.set_option('display.width', 250)
+_WHOLE = {'display.max_rows': 500, 'display.max_columns': 100, 'display.width': 250}
+
+def show_tables_whole():
+    "From now on, pandas shows tables of up to 500 rows and 100 columns whole (what the lessons do in their setup cell)."
+    for k, v in _WHOLE.items(): pd.set_option(k, v)
+
+@contextlib.contextmanager
+def whole_tables():
+    "Within the block, pandas shows tables whole; the settings before it come back after it."
+    with pd.option_context(*[x for kv in _WHOLE.items() for x in kv]): yield
 
 # %% ../nbs/00_core.ipynb #14a2264c
 class RegxError(ValueError):
@@ -110,42 +119,90 @@ def fit_width(width:float, height:float, # inches
 
 def pbar(items, comment:str=''):
     "A fastprogress bar over `items`, with a comment shown next to it."
-    from fastprogress.fastprogress import progress_bar
     b = progress_bar(list(items)); b.comment = comment
     return b
 
 # %% ../nbs/00_core.ipynb #2e268505
 class Registry:
-    "A name → builder table whose unknown names raise an error listing the known ones."
-    def __init__(self, kind:str): self.kind, self._d = kind, {}
-    def register(self, name:str, doc:str|None=None):
+    "A name → builder table whose unknown names raise an error listing the known ones; a module above can extend it."
+    def __init__(self, kind:str): self.kind, self._d, self._lazy = kind, {}, {}
+    def register(self, name:str, doc:str|None=None, # the one-line description (default: the builder's docstring)
+                 replace:bool=False, # replace an existing registration (a notebook cell that runs again; a user's own version)
+                 **meta, # kept on the builder as `__regx_<key>__` (e.g. `version` for models)
+                ):
         "Decorator that registers a builder under `name`."
         def _f(fn:Callable):
-            if name in self._d: raise RegxError(f"{self.kind} {name!r} is registered twice")
+            if name in self._d and not replace: raise RegxError(f"{self.kind} {name!r} is registered twice: pass replace=True to replace it")
             lines = (doc or fn.__doc__ or '').strip().splitlines()
             fn.__regx_doc__ = lines[0] if lines else ''
+            for k, v in meta.items(): setattr(fn, f'__regx_{k}__', v)
             self._d[name] = fn
             return fn
         return _f
+    def lazy(self, name:str, # a name that `module` registers when it is imported
+             module:str, # e.g. 'regx_nb.adversarial'
+            ):
+        "Declare that `name` is registered by `module` (a module built on this one), imported the first time the name is used."
+        if name not in self._d: self._lazy[name] = module
+    def _load(self, name):
+        mod = importlib.import_module(self._lazy.pop(name))
+        if name not in self._d:  # (a notebook that defines this registry anew: take the builder from the registry the module filled)
+            for v in vars(mod).values():
+                if v is not self and isinstance(v, Registry) and v.kind == self.kind and name in v._d: self._d[name] = v._d[name]; break
+        if name not in self._d: raise RegxError(f"importing {name!r}'s module did not register the {self.kind} {name!r}")
     def __getitem__(self, name:str) -> Callable:
         if not isinstance(name, str): raise RegxError(f"a {self.kind} name must be a string, got {type(name).__name__}")
+        if name in self._lazy and name not in self._d: self._load(name)
         if name in self._d: return self._d[name]
-        close = difflib.get_close_matches(name, self._d, n=1)
+        close = difflib.get_close_matches(name, self.names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ''
-        raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(self._d)}")
-    def __contains__(self, name): return name in self._d
-    def __iter__(self): return iter(self._d)
-    def __len__(self): return len(self._d)
+        kinds = self.kind[:-2] + 'es' if self.kind.endswith('is') else self.kind + 's'
+        raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known {kinds}: {', '.join(self.names)}")
+    def __contains__(self, name): return name in self._d or name in self._lazy
+    def __iter__(self): return iter(self.names)
+    def __len__(self): return len(self.names)
     @property
-    def names(self) -> list[str]: return list(self._d)
+    def names(self) -> list[str]: return list(self._d) + [k for k in self._lazy if k not in self._d]
     def docs(self) -> dict[str, str]:
-        "Each name with the first line of its builder's docstring."
+        "Each name with the first line of its builder's docstring (modules declared with `lazy` are imported for theirs)."
+        for k in list(self._lazy): self._load(k)
         return {k: getattr(v, '__regx_doc__', '') for k, v in self._d.items()}
-    def __repr__(self): return f"Registry({self.kind}: {', '.join(self._d)})"
+    def __repr__(self): return f"Registry({self.kind}: {', '.join(self.names)})"
+
+# %% ../nbs/00_core.ipynb #8a39c35c
+def spec_hash(obj, # anything JSON can write (other objects are written as their `str`)
+              n:int=8, # hex digits
+             ) -> str:
+    "A short, stable hash of a description: SHA-1 of its JSON with sorted keys."
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
+
+# %% ../nbs/00_core.ipynb #b78d44dd
+class Cache:
+    "Results kept in memory by key, the least recently used dropped first beyond `maxsize`; `clear()` empties it."
+    def __init__(self, name:str, # what it holds, for its repr
+                 maxsize:int=4):
+        self.name, self.maxsize, self._d = name, maxsize, OrderedDict()
+    def get(self, key, # hashable: e.g. a `spec_hash`
+            make:Callable, # computes the value when it is not kept
+           ):
+        "The value kept for `key`, else `make()`, kept."
+        if key in self._d: self._d.move_to_end(key); return self._d[key]
+        v = self._d[key] = make()
+        while len(self._d) > self.maxsize: self._d.popitem(last=False)
+        return v
+    def clear(self): self._d.clear()
+    def __len__(self): return len(self._d)
+    def __repr__(self): return f"Cache({self.name}: {len(self)} of at most {self.maxsize})"
+
+# %% ../nbs/00_core.ipynb #591fdce8
+def kit_digest() -> str:
+    "A hash of the source of every module of the kit as installed: what a report was drawn with."
+    root = Path(importlib.util.find_spec('regx_nb').submodule_search_locations[0])
+    return spec_hash([(p.name, p.read_text(encoding='utf-8')) for p in sorted(root.glob('*.py'))], 16)
 
 # %% ../nbs/00_core.ipynb #8294ac6d
-def _host() -> str:
-    "This machine's name, reduced to letters, digits and underscores."
+def host_name() -> str:
+    "This machine's name, reduced to letters, digits and underscores (it names the writers of temporary files and the owners of locks)."
     return re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname())[:40] or 'host'
 
 def _umask():
@@ -158,7 +215,7 @@ def atomic_write(path:str|Path, # the file to write
     "Context manager yielding a file that appears at `path` only if the block finishes without error."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     # the temporary name says who writes it, so that a later process can remove it if the writer died
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}@{_host()}.', suffix='.part')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}@{host_name()}.', suffix='.part')
     try:
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f:
             yield f
@@ -193,6 +250,25 @@ def save_torch(obj:Any, path:str|Path) -> Path:
     with atomic_write(path) as f: torch.save(obj, f)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #4efdefeb
+def set_aside(folder:str|Path, # the folder that holds the damaged files
+              names:list, # their names in `folder` (files or folders; missing ones are skipped)
+              reason:str, # what is wrong, e.g. 'metrics.json is not valid JSON'
+              then:str='computing it again', # what happens next, for the message
+              label:str|None=None, # who reports it (default: the folder's name)
+              quiet:bool=False, # no message (the caller says it)
+             ) -> Path:
+    "The kit's one policy for damaged files: name them and why, move them into `corrupt-<UTC time>/` beside them, and let the caller recompute."
+    folder = Path(folder)
+    dest = folder/f"corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    while dest.exists(): dest = dest.with_name(dest.name + '_')
+    dest.mkdir(parents=True)
+    moved = [n for n in names if (folder/n).exists() or (folder/n).is_symlink()]
+    for n in moved: os.replace(folder/n, dest/n)
+    (dest/'REASON.txt').write_text(reason + '\n', encoding='utf-8')
+    if not quiet: print(f"{label or folder.name}: {reason}; moved {', '.join(moved) or 'nothing'} to {dest.name}/ and {then}", file=sys.stderr)
+    return dest
+
 # %% ../nbs/00_core.ipynb #241e96fd
 def pid_alive(pid:int) -> bool:
     "Whether process `pid` runs on this machine (a zombie that has exited counts as dead)."
@@ -221,7 +297,7 @@ def clean_parts(folder:str|Path, # a folder the kit writes into (not recursive)
         m = _PART.search(p.name)
         try: old = now - p.stat().st_mtime > lock_stale_after()
         except FileNotFoundError: continue
-        dead = (m is not None and m.group(2) == _host() and not pid_alive(int(m.group(1)))) or old
+        dead = (m is not None and m.group(2) == host_name() and not pid_alive(int(m.group(1)))) or old
         if dead:
             with contextlib.suppress(FileNotFoundError): p.unlink(); gone.append(p)
     return gone
@@ -241,8 +317,9 @@ class FolderLock:
         "The lock's content, None when there is no lock (an unreadable lock reads as an owner that never beat)."
         try: txt = self.path.read_text(encoding='utf-8')
         except FileNotFoundError: return None
-        try: info = json.loads(txt); assert isinstance(info, dict) and 'token' in info
-        except Exception:
+        try: info = json.loads(txt)
+        except ValueError: info = None
+        if not isinstance(info, dict) or 'token' not in info:
             try: mt = self.path.stat().st_mtime
             except FileNotFoundError: return None
             return dict(token=None, host='?', pid=-1, heartbeat=mt, start=mt, what='?', unreadable=True)
@@ -250,7 +327,7 @@ class FolderLock:
     @staticmethod
     def is_stale(info:dict) -> bool:
         "Dead owner: its pid is gone on this host, or its heartbeat is older than `lock_stale_after()`."
-        if info.get('host') == _host() and info.get('pid', -1) > 0 and not pid_alive(info['pid']): return True
+        if info.get('host') == host_name() and info.get('pid', -1) > 0 and not pid_alive(info['pid']): return True
         return time.time() - float(info.get('heartbeat', 0)) > lock_stale_after()
     def owner(self) -> dict|None:
         "The live owner (the lock's content), or None when the folder is free or its owner is dead."
@@ -258,7 +335,7 @@ class FolderLock:
         return None if info is None or self.is_stale(info) or info.get('token') == self.token else info
     def _content(self, start=None) -> str:
         now = time.time()
-        return json.dumps(dict(token=self.token, host=_host(), pid=os.getpid(), what=self.what, job_id=current_job_id(),
+        return json.dumps(dict(token=self.token, host=host_name(), pid=os.getpid(), what=self.what, job_id=current_job_id(),
                                start=start or now, started=_utc(start or now), heartbeat=now))
     def _break(self, info:dict) -> None:
         "Remove a stale lock, unless someone replaced it in the meantime."
@@ -266,7 +343,7 @@ class FolderLock:
         try: os.rename(self.path, aside)
         except FileNotFoundError: return
         try: moved = json.loads(aside.read_text(encoding='utf-8')).get('token')
-        except Exception: moved = None
+        except (OSError, ValueError, AttributeError): moved = None
         if moved != info.get('token'):  # not the lock we judged stale: put it back if nobody took the name
             with contextlib.suppress(OSError): os.link(aside, self.path)
         aside.unlink(missing_ok=True)
@@ -276,7 +353,7 @@ class FolderLock:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.token, t0 = secrets.token_hex(8), time.time()
         while True:
-            tmp = self.folder/f'.lock.{os.getpid()}@{_host()}.{secrets.token_hex(3)}.part'
+            tmp = self.folder/f'.lock.{os.getpid()}@{host_name()}.{secrets.token_hex(3)}.part'
             self._start = time.time()
             tmp.write_text(self._content(self._start), encoding='utf-8')
             try: os.link(tmp, self.path); got = True  # atomic: fails when a lock exists (also on NFS)

@@ -6,22 +6,26 @@ Docs: https://regx-nb.github.io/regx_nb/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #57995e7a
 from __future__ import annotations
-import functools, gzip, hashlib, inspect, lzma, os, pickle, random, struct, urllib.request
+import functools, gzip, hashlib, http.client, inspect, lzma, os, pickle, random, struct, urllib.request
 from importlib.resources import files as _pkg_files
 from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+import pandas as pd
 import matplotlib.pyplot as plt
+from matplotlib.colors import ListedColormap
+from PIL import Image
 from .core import *
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 
 # %% auto #0
-__all__ = ['AUGMENT', 'SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'CLUSTER_CENTRES', 'ImageSet',
-           'augment_batch', 'TensorDL', 'RegxDataLoaders', 'read_idx', 'read_idx_folder', 'read_cifar_folder',
-           'read_svhn_folder', 'read_dogs_folder', 'data_roots', 'fetch', 'DataSource', 'assets_path', 'make_scenes',
-           'image_stats', 'get_dls', 'show_images', 'show_rows', 'show_classes', 'seg_cmap', 'datasets_table']
+__all__ = ['AUGMENT', 'SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'CLUSTER_CENTRES', 'SCENES',
+           'ImageSet', 'augment_batch', 'TensorDL', 'RegxDataLoaders', 'read_idx', 'read_idx_folder',
+           'read_cifar_folder', 'read_svhn_folder', 'read_dogs_folder', 'data_roots', 'fetch', 'DataSource',
+           'assets_path', 'make_scenes', 'image_stats', 'get_dls', 'show_images', 'show_rows', 'show_classes',
+           'seg_cmap', 'datasets_table']
 
 # %% ../nbs/01_data.ipynb #5155d678
 class ImageSet:
@@ -163,7 +167,6 @@ def _mat_strings(a) -> list[str]:
     return [str(np.asarray(o).reshape(-1)[0]) for o in np.asarray(a, dtype=object).reshape(-1)]
 
 def _load_jpeg(path:Path, size:int) -> np.ndarray:
-    from PIL import Image
     with Image.open(path) as im:
         im = im.convert('RGB'); w, h = im.size; s = size / min(w, h)
         im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BILINEAR)
@@ -220,7 +223,7 @@ def fetch(url:str, # where to download from (http(s) or file)
             if md5 is not None and h.hexdigest() != md5:
                 raise RegxError(f"checksum mismatch for {url}: expected {md5}, got {h.hexdigest()}")
     except RegxError: raise
-    except Exception as e: raise DataUnavailableError(f"could not download {url}: {e}") from e
+    except (OSError, ValueError, http.client.HTTPException) as e: raise DataUnavailableError(f"could not download {url}: {e}") from e
     return dest
 
 # %% ../nbs/01_data.ipynb #60d4280b
@@ -297,6 +300,7 @@ DEBIAN_FASHION = Path('/usr/share/datasets/fashion-mnist')
 
 # %% ../nbs/01_data.ipynb #068823e8
 DATASETS = Registry('dataset')
+for _n in ('pascal_voc', 'camvid'): DATASETS.lazy(_n, 'regx_nb.segmentation')  # segmentation sets, read by 08
 FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
 DIGITS = [str(i) for i in range(10)]
 
@@ -450,12 +454,14 @@ def make_scenes(n:int, # number of scenes
 def _scenes(download=True, variant:str='classify', image_size:int=64, spurious:float=0., n_scenes:tuple=(5000, 1000, 1000), scene_seed:int=0,
             test_markers:str='random'):
     "Synthetic scenes of Fashion-MNIST objects with masks (classify: one object; segment: several); generated, 64x64 grey."
-    # scenes are a pure function of these arguments: a study generates them once per process, not once per run
-    raw = _scenes_cached(variant, image_size, float(spurious), tuple(n_scenes), scene_seed, test_markers)
+    # scenes are a pure function of these arguments: a study generates them once per process, not once per run (`SCENES`)
+    key = (variant, image_size, float(spurious), tuple(n_scenes), scene_seed, test_markers)
+    raw = SCENES.get(key, lambda: _generate_scenes(*key))
     return {k: (tuple(None if a is None else a.copy() for a in v) if isinstance(v, tuple) else v) for k, v in raw.items()}
 
-@functools.lru_cache(maxsize=4)
-def _scenes_cached(variant, image_size, spurious, n_scenes, scene_seed, test_markers):
+SCENES = Cache('generated scenes', maxsize=4)  # `SCENES.clear()` frees them
+
+def _generate_scenes(variant, image_size, spurious, n_scenes, scene_seed, test_markers):
     out = {}
     for split, n in zip(('train', 'valid', 'test'), n_scenes):
         x, y, m, mk = make_scenes(n, variant=variant, size=image_size, spurious=spurious, seed=scene_seed, split=split,
@@ -585,7 +591,7 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
     test = TensorDL(sets['test'], bs=2 * bs, shuffle=False, device=dev)
     dls = RegxDataLoaders(train, valid, test, device=dev)
     dls.name, dls.n_in, dls.size = name, sets['train'].x.shape[1], tuple(sets['train'].x.shape[2:])  # size () for points
-    dls.stats, dls.segmentation, dls.options = image_stats(sets['train'].x), seg, dict(kwargs)
+    dls.stats, dls.segmentation, dls.options, dls.n_train = image_stats(sets['train'].x), seg, dict(kwargs), n_train
     return dls
 
 def _stratified_split(y, nv, nt, rng):
@@ -654,12 +660,10 @@ def show_classes(dls:DataLoaders, # from `get_dls`
 # %% ../nbs/01_data.ipynb #8d7859f8
 def seg_cmap(n_classes:int=11):
     "A colormap for segmentation masks: black background (class 0), a distinct colour per class."
-    from matplotlib.colors import ListedColormap
     cols = plt.get_cmap('tab10' if n_classes <= 11 else 'tab20').colors
     return ListedColormap([(0, 0, 0)] + [cols[i % len(cols)] for i in range(n_classes - 1)])
 
 # %% ../nbs/01_data.ipynb #822fc39d
 def datasets_table():
     "The registered datasets with a one-line description each, as a pandas DataFrame."
-    import pandas as pd
     return pd.DataFrame([dict(name=k, description=v) for k, v in DATASETS.docs().items()]).set_index('name')

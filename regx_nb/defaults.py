@@ -7,23 +7,25 @@ Docs: https://regx-nb.github.io/regx_nb/defaults.html.md"""
 # %% auto #0
 __all__ = ['SPEC_DEFAULTS', 'SPEC_DOCS', 'DEFAULT_REGS', 'STUDY_DEFAULTS', 'PRESETS', 'TRAIN_PRESETS']
 
-# %% ../nbs/00a_defaults.ipynb #77aa0eac
+# %% ../nbs/00a_defaults.ipynb #d8ddba02
 # (no torch, no fastai: the command lines read these settings before they load the kit)
 
-# %% ../nbs/00a_defaults.ipynb #507b29b7
+# %% ../nbs/00a_defaults.ipynb #2f9eda8b
 SPEC_DEFAULTS = dict(data='fashion_mnist_sample', model='simple_cnn', reg='none', seed=0, epochs=5, lr=3e-3, bs=64,
-                     n_train=None, opt='adam', schedule='one_cycle', data_kw={}, model_kw={}, patience=None, refit=False, freeze_epochs=0)
+                     n_train=None, opt='adam', schedule='one_cycle', data_kw={}, model_kw={}, patience=None, refit=False, freeze_epochs=0,
+                     task='classify', task_kw={})
 
-# %% ../nbs/00a_defaults.ipynb #e699ee1f
+# %% ../nbs/00a_defaults.ipynb #1ee66c3a
 SPEC_DOCS = dict(data='a dataset name (`datasets_table()`)', model='a model name (`models_table()`)',
                  reg="regularizers: a name, 'l2:lam=1e-3', 'l2+dropout' (`regularizers_table()`)", seed='initial weights and data order',
                  epochs='epochs to train (the most, with patience)', lr='(peak) learning rate', bs='training batch size',
                  n_train='shrink the training set to this many images (None: all)', opt="'adam' or 'sgd'",
                  schedule="'one_cycle' or 'constant'", data_kw='more options of the dataset', model_kw='more options of the model',
                  patience='stop after so many epochs without a better valid loss, keeping the best epoch (None: train every epoch)',
-                 refit='train on train + valid (the chosen configuration, refitted)', freeze_epochs='epochs with the pretrained body frozen first')
+                 refit='train on train + valid (the chosen configuration, refitted)', freeze_epochs='epochs with the pretrained body frozen first',
+                 task="what the model learns: 'classify', 'vae' (07) or 'segment' (08)", task_kw="the task's options, e.g. {'denoise': 0.3} for 'vae'")
 
-# %% ../nbs/00a_defaults.ipynb #8b73cda8
+# %% ../nbs/00a_defaults.ipynb #d31b0c3b
 DEFAULT_REGS = ('none', 'l1:lam=1e-4', 'l2:lam=1e-4,1e-3,1e-2', 'jacobian', 'confidence_penalty', 'label_smoothing', 'dropout', 'batchnorm')
 
 STUDY_DEFAULTS = dict(data='fashion_scenes', models=('simple_cnn',), regs=DEFAULT_REGS, seeds=(0, 1, 2), epochs=30, patience=3,
@@ -40,5 +42,5 @@ PRESETS = {
                         analysis_params={'attribution': dict(methods=('gradcam', 'integrated_gradients', 'deeplift'), n_keep='per_class')}),
 }
 
-# %% ../nbs/00a_defaults.ipynb #6aea8417
+# %% ../nbs/00a_defaults.ipynb #a86931ae
 TRAIN_PRESETS = ('lab2', 'cs385')  # regx-train --preset: a course lab's grid on CIFAR-10, a course report's four models on Stanford Dogs

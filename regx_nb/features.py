@@ -14,8 +14,8 @@ from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from .core import *
-from .models import conv_layers, get_layer
-from .regularizers import weight_layers
+from .models import Normalize, conv_layers, get_layer, weight_layers, weight_stats
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
 # %% auto #0
 __all__ = ['layer_names', 'get_activations', 'plot_feature_maps', 'compare_feature_maps', 'plot_filters', 'plot_weight_hist',
@@ -27,7 +27,6 @@ _SKIP = (nn.Flatten, nn.Dropout, nn.Identity)
 
 def layer_names(model:nn.Module) -> list[str]:
     "Names of the leaf layers worth looking at (everything but Normalize, Flatten, Dropout, Identity)."
-    from regx_nb.models import Normalize
     return [n for n, m in get_module(model).named_modules() if n and not list(m.children()) and not isinstance(m, (*_SKIP, Normalize))]
 
 # %% ../nbs/05_feature_maps.ipynb #00c41056
@@ -167,13 +166,8 @@ def plot_weight_hist(models:dict, # {label: model/Learner/Run}
 def sparsity_table(models:dict, # {label: model/Learner/Run}
                    tol:float=1e-3, # |w| < tol counts as zero
                   ) -> pd.DataFrame:
-    "Per model and layer: the share of near-zero weights, the L1 norm and the L2 norm (plus an 'all' row per model)."
-    rows = []
-    for k, m in models.items():
-        ws = [(n, l.weight.detach().float().flatten().cpu()) for n, l in weight_layers(m)]
-        for n, w in ws + [('all', torch.cat([w for _, w in ws]))]:
-            rows.append(dict(model=k, layer=n, n=w.numel(), near_zero=(w.abs() < tol).float().mean().item(),
-                             l1=w.abs().sum().item(), l2=w.pow(2).sum().sqrt().item()))
+    "Per model and layer (`weight_stats`, 02): the share of near-zero weights, the L1 and L2 norms and the singular value range (plus an 'all' row per model)."
+    rows = [dict(model=k, layer=n, **st) for k, m in models.items() for n, st in weight_stats(m, tol, per_layer=True).items()]
     return pd.DataFrame(rows).set_index(['model', 'layer'])
 
 # %% ../nbs/05_feature_maps.ipynb #ccf99705
@@ -272,7 +266,6 @@ def plot_embeddings(embs:dict, # {label: Embedding}
 def plot_thumbnails(e:Embedding, # from `embed`
                     n:int=200, zoom:float=0.7, size:float=7., seed:int=0) -> plt.Figure:
     "The embedding with image thumbnails at the positions of `n` points (what the TensorBoard projector shows)."
-    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(e.coords), min(n, len(e.coords)), replace=False)
     fig, ax = plt.subplots(figsize=fit_width(size, size))

@@ -6,6 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/models.html.md"""
 
 # %% ../nbs/02_models.ipynb #20246796
 from __future__ import annotations
+import inspect
 from collections import OrderedDict
 from pathlib import Path
 import torch
@@ -17,8 +18,8 @@ from .core import *
 __all__ = ['MODELS', 'POINT_MODELS', 'IMAGENET_STATS', 'Normalize', 'KitCNN', 'simple_cnn', 'lenet', 'ddnet', 'lab1', 'lab2',
            'lab3', 'mlp', 'BasicBlock', 'Bottleneck', 'scratch_init', 'ResNet', 'vgg_features', 'VGG', 'weight_dirs',
            'find_weights', 'load_pretrained', 'resnet18', 'resnet50', 'vgg16', 'vgg19', 'EfficientNet',
-           'efficientnet_b0', 'get_model', 'channels_last', 'models_table', 'n_params', 'model_table', 'get_layer',
-           'conv_layers']
+           'efficientnet_b0', 'get_model', 'channels_last', 'models_table', 'weight_layers', 'weight_stats',
+           'builder_version', 'model_fingerprint', 'n_params', 'model_table', 'get_layer', 'conv_layers']
 
 # %% ../nbs/02_models.ipynb #0f41ab09
 class Normalize(nn.Module):
@@ -53,7 +54,9 @@ class Normalize(nn.Module):
     def extra_repr(self): return f"n_in={self.n_in}, mean={self.mean.flatten().tolist()}, std={self.std.flatten().tolist()}"
 
 # %% ../nbs/02_models.ipynb #3be57ddf
-MODELS = Registry('model')
+MODELS = Registry('model')  # builders take n_in, n_out (and, when they have them, dropout, bn, size); `version` says which code built a run
+for _n in ('vae', 'cvae', 'vaegan'): MODELS.lazy(_n, 'regx_nb.vae')  # autoencoders (07)
+MODELS.lazy('fcn', 'regx_nb.segmentation')  # the FCN segmenters (08)
 
 def _act(kind): return {'relu': nn.ReLU, 'tanh': nn.Tanh}[kind]()
 
@@ -125,7 +128,7 @@ def ddnet(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     return KitCNN(_head(l, n_in, size, [256, 256], n_out, dropout, bn), name='ddnet', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #ec299e79
-@MODELS.register('lab1')
+@MODELS.register('lab1', version=2)  # 2: batch norm and dropout where the lab put them
 def lab1(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     "Lab CNN 1: conv(64, same)-pool-conv(64, same)-pool(4)-dense(out); BN after pool2 and flatten, dropout after pool1 and flatten, as in the lab."
     l = _start(n_in)
@@ -136,7 +139,7 @@ def lab1(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     return KitCNN(_head(l, n_in, size, [], n_out, dropout, bn, lab=True), name='lab1', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #c86e44b2
-@MODELS.register('lab2')
+@MODELS.register('lab2', version=2)  # 2: batch norm and dropout where the lab put them
 def lab2(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     "Lab CNN 2: conv(64, valid)-pool-dense(100)-dense(out); BN after pool1 and dense(100), dropout after pool1 and dense(100), as in the lab."
     l = _start(n_in)
@@ -146,7 +149,7 @@ def lab2(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     return KitCNN(_head(l, n_in, size, [100], n_out, dropout, bn, lab=True), name='lab2', n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size)
 
 # %% ../nbs/02_models.ipynb #b5f0687c
-@MODELS.register('lab3')
+@MODELS.register('lab3', version=2)  # 2: batch norm and dropout where the lab put them
 def lab3(n_in=3, n_out=10, dropout=0., bn=False, size=32):
     "Lab CNN 3: conv(64, valid)-pool-conv(64, valid)-dense(100)-dense(out); BN after conv2 and dense(100), dropout after conv2 and dense(100), as in the lab."
     l = _start(n_in)
@@ -318,13 +321,13 @@ def _resnet(name, block, layers, n_in, n_out, dropout, size, pretrained, stem):
     if pretrained: load_pretrained(m, name); _pretrained_norm(m, n_in)
     return m
 
-@MODELS.register('resnet18')
+@MODELS.register('resnet18', version=2)  # 2: initialized as torchvision does (`scratch_init`)
 def resnet18(n_in=3, n_out=10, dropout=0., bn=True, size=32, pretrained=False, stem=None):
     "ResNet-18 for small images (3x3 stride-1 stem, no max-pool; 7x7 stride-1 stem when pretrained)."
     return _resnet('resnet18', BasicBlock, [2, 2, 2, 2], n_in, n_out, dropout, size, pretrained, stem)
 
 # %% ../nbs/02_models.ipynb #d9993d73
-@MODELS.register('resnet50')
+@MODELS.register('resnet50', version=2)  # 2: initialized as torchvision does (`scratch_init`)
 def resnet50(n_in=3, n_out=10, dropout=0., bn=True, size=32, pretrained=False, stem=None):
     "ResNet-50 for small images (bottleneck blocks; same stem as resnet18)."
     return _resnet('resnet50', Bottleneck, [3, 4, 6, 3], n_in, n_out, dropout, size, pretrained, stem)
@@ -335,13 +338,13 @@ def _vgg(depth, n_in, n_out, dropout, bn, size, pretrained):
     if pretrained: load_pretrained(m, f'vgg{depth}' + ('_bn' if bn else '')); _pretrained_norm(m, n_in)
     return m
 
-@MODELS.register('vgg16')
+@MODELS.register('vgg16', version=2)  # 2: initialized as torchvision does (`scratch_init`)
 def vgg16(n_in=3, n_out=10, dropout=0., bn=False, size=32, pretrained=False):
     "VGG-16 for small images (no last max-pool, global average pool, 512-512-out classifier); bn=True for VGG-16-BN."
     return _vgg(16, n_in, n_out, dropout, bn, size, pretrained)
 
 # %% ../nbs/02_models.ipynb #2daeaba6
-@MODELS.register('vgg19')
+@MODELS.register('vgg19', version=2)  # 2: initialized as torchvision does (`scratch_init`)
 def vgg19(n_in=3, n_out=10, dropout=0., bn=False, size=32, pretrained=False):
     "VGG-19 for small images (no last max-pool, global average pool, 512-512-out classifier); bn=True for VGG-19-BN."
     return _vgg(19, n_in, n_out, dropout, bn, size, pretrained)
@@ -395,13 +398,19 @@ def get_model(name:str, # a name from `MODELS` (see `models_table()`)
     if pretrained:
         if 'pretrained' not in fn.__code__.co_varnames: raise RegxError(f"{name!r} has no pretrained weights; those that do: resnet18, resnet50, vgg16, vgg19, efficientnet_b0")
         kw['pretrained'] = True
+    takes = inspect.signature(fn).parameters
+    for k in ('dropout', 'bn', 'size'):  # a builder of your own need not take these (then it must not be asked for them)
+        if k not in takes and k in kw:
+            if kw[k] not in (0., False, None) and k != 'size': raise RegxError(f"{name!r} does not take {k}: its builder's options are {list(takes)}")
+            kw.pop(k)
     try: m = fn(**kw)
     except RuntimeError as e:
         raise RegxError(f"{name!r} cannot take {size or 'its default'}x{size or ''} images ({e}); pass a larger size=") from e
-    if stats is not None and not m.norm.fixed: m.norm.set_stats(*stats)
+    norm = getattr(m, 'norm', None)
+    if stats is not None and isinstance(norm, Normalize) and not norm.fixed: norm.set_stats(*stats)
     return channels_last(m)
 
-# %% ../nbs/02_models.ipynb #93d259bf
+# %% ../nbs/02_models.ipynb #4e5b63d5
 def channels_last(model:nn.Module) -> nn.Module:
     "`model` with its 4-D weights in the channels-last memory format (models without convolutions unchanged)."
     return model.to(memory_format=torch.channels_last) if any(isinstance(l, nn.Conv2d) for l in model.modules()) else model
@@ -410,6 +419,42 @@ def channels_last(model:nn.Module) -> nn.Module:
 def models_table():
     "The registered models with a one-line description each."
     return pd.DataFrame([dict(name=k, description=v) for k, v in MODELS.docs().items()]).set_index('name')
+
+# %% ../nbs/02_models.ipynb #338e8037
+def weight_layers(model:nn.Module, # a model, Learner or Run
+                 ) -> list[tuple[str, nn.Module]]:
+    "The (name, layer) pairs whose weights the penalties act on: convolutions and linear layers."
+    return [(n, m) for n, m in get_module(model).named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)) and m.weight.requires_grad]
+
+# %% ../nbs/02_models.ipynb #5450ab9d
+@torch.no_grad()
+def weight_stats(model:nn.Module, # a model, Learner or Run
+                 tol:float=1e-3, # |w| below this counts as zero
+                 per_layer:bool=False, # {layer: stats, ..., 'all': stats} (each with its number of weights `n`)
+                ) -> dict:
+    "Sparsity, L1 and L2 norms and the singular value range of a model's conv/linear weights, all together (or per layer)."
+    ws = [(n, m.weight.detach().float().cpu()) for n, m in weight_layers(model)]
+    def stats(group):
+        flat = torch.cat([w.flatten() for w in group])
+        svs = torch.cat([torch.linalg.svdvals(w.reshape(w.shape[0], -1)) for w in group])
+        return dict(near_zero=(flat.abs() < tol).float().mean().item(), l1=flat.abs().sum().item(), l2=flat.pow(2).sum().sqrt().item(),
+                    sv_min=svs.min().item(), sv_max=svs.max().item())
+    if not per_layer: return stats([w for _, w in ws])
+    return {**{n: dict(n=w.numel(), **stats([w])) for n, w in ws}, 'all': dict(n=sum(w.numel() for _, w in ws), **stats([w for _, w in ws]))}
+
+# %% ../nbs/02_models.ipynb #68378385
+def builder_version(name:str) -> int:
+    "The version of the registered builder `name` (1 unless it was registered with another)."
+    return getattr(MODELS[name], '__regx_version__', 1)
+
+def model_fingerprint(model:nn.Module, # a model, Learner or Run
+                      name:str, # the builder's name in `MODELS`
+                     ) -> str:
+    "What built a model: its builder's name and version and every parameter's and buffer's name and shape, hashed."
+    m = get_module(model)
+    shapes = [(k, list(v.shape)) for k, v in [*m.named_parameters(), *m.named_buffers()]]
+    return spec_hash([name, builder_version(name), shapes], 16)
 
 # %% ../nbs/02_models.ipynb #5d3d319c
 def n_params(model:nn.Module, trainable:bool=True) -> int:

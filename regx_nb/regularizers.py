@@ -6,33 +6,26 @@ Docs: https://regx-nb.github.io/regx_nb/regularizers.html.md"""
 
 # %% ../nbs/03_regularizers.ipynb #e60191c5
 from __future__ import annotations
-import ast, contextlib, math, time
+import ast, contextlib, math
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 import pandas as pd
 from .core import *
+from .models import weight_layers
+import torch.autograd.forward_ad as fwAD
 from fastai.callback.core import Callback
-from fastai.learner import Learner
-from fastai.losses import CrossEntropyLossFlat
-import fastai.callback.progress  # Learner.no_bar
 
 # %% auto #0
-__all__ = ['REGULARIZERS', 'weight_layers', 'l1_penalty', 'l2_penalty', 'soft_svb_penalty', 'hard_svb_', 'orthogonal_init_',
-           'jacobian_norm2', 'jacobian_volume', 'jacobian_det_penalty', 'confidence_penalty', 'smooth_targets',
-           'label_smoothing_loss', 'Regularizer', 'NoReg', 'L1', 'L2', 'WeightDecay', 'ElasticNet', 'SoftSVB',
-           'HardSVB', 'Jacobian', 'JacobianDet', 'ConfidencePenalty', 'LabelSmoothing', 'InputNoise', 'WeightNoise',
-           'Dropout', 'BatchNorm', 'get_regularizer', 'parse_reg', 'as_regularizers', 'reg_tag', 'reg_label',
-           'expand_regs', 'regularizers_table', 'weight_stats', 'StepTimer', 'step_cost']
+__all__ = ['REGULARIZERS', 'l1_penalty', 'l2_penalty', 'soft_svb_penalty', 'hard_svb_', 'orthogonal_init_', 'jacobian_norm2',
+           'jacobian_volume', 'jacobian_det_penalty', 'confidence_penalty', 'smooth_targets', 'label_smoothing_loss',
+           'Regularizer', 'NoReg', 'L1', 'L2', 'WeightDecay', 'ElasticNet', 'SoftSVB', 'HardSVB', 'Jacobian',
+           'JacobianDet', 'ConfidencePenalty', 'LabelSmoothing', 'InputNoise', 'WeightNoise', 'Dropout', 'BatchNorm',
+           'get_regularizer', 'parse_reg', 'as_regularizers', 'reg_tag', 'reg_label', 'order_regs', 'expand_regs',
+           'regularizers_table']
 
 # %% ../nbs/03_regularizers.ipynb #eddbe2b4
-def weight_layers(model:nn.Module, # a model, Learner or Run
-                 ) -> list[tuple[str, nn.Module]]:
-    "The (name, layer) pairs whose weights the penalties act on: convolutions and linear layers."
-    return [(n, m) for n, m in get_module(model).named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)) and m.weight.requires_grad]
-
 def _weights(model): return [m.weight for _, m in weight_layers(model)]
 
 def _as_matrix(w:torch.Tensor) -> torch.Tensor:
@@ -93,6 +86,14 @@ def _bn_stats_kept(model):
     finally:
         for m, mo in zip(bns, saved): m.momentum = mo
 
+def _jacobian_args(n_proj, mode, frac, who:str='') -> tuple:
+    "The estimator's options checked once, for `jacobian_norm2` and the `jacobian` regularizer alike."
+    if n_proj != -1 and (not isinstance(n_proj, int) or isinstance(n_proj, bool) or n_proj < 1):
+        raise RegxError(f"{who}n_proj must be a positive int (random projections) or -1 (the exact norm, one backward pass per class), got {n_proj!r}")
+    if mode not in ('reverse', 'forward'): raise RegxError(f"{who}mode must be 'reverse' (vector-Jacobian products) or 'forward' (Jacobian-vector products), got {mode!r}")
+    if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0 < frac <= 1: raise RegxError(f"{who}frac is the share of the batch in (0, 1], got {frac!r}")
+    return n_proj, mode, float(frac)
+
 def jacobian_norm2(model:nn.Module, # a model, Learner or Run
                    x:torch.Tensor, # the input batch; must require grad when `logits` is given
                    n_proj:int=1, # random projections; -1 for the exact norm (C backward passes, whatever the mode)
@@ -102,16 +103,13 @@ def jacobian_norm2(model:nn.Module, # a model, Learner or Run
                    frac:float=1., # estimate on a random share of the batch (unbiased for the batch mean; its own forward pass when < 1)
                   ) -> torch.Tensor:
     "Batch mean of an unbiased estimate of ||dz/dx||_F^2, z the logits (Hoffman et al. 2019); exact with `n_proj=-1`."
-    if n_proj != -1 and (not isinstance(n_proj, int) or isinstance(n_proj, bool) or n_proj < 1): raise RegxError(f"n_proj must be a positive int or -1 (exact), got {n_proj!r}")
-    if mode not in ('reverse', 'forward'): raise RegxError(f"mode must be 'reverse' (vector-Jacobian products) or 'forward' (Jacobian-vector products), got {mode!r}")
-    if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0 < frac <= 1: raise RegxError(f"frac is the share of the batch in (0, 1], got {frac!r}")
+    n_proj, mode, frac = _jacobian_args(n_proj, mode, frac)
     model = get_module(model)
     if frac < 1 or (mode == 'forward' and n_proj != -1):  # a forward pass of its own (on a random part of the batch)
         x = x.detach()
         if frac < 1: x = x[torch.randperm(len(x), device=x.device)[:max(1, round(frac * len(x)))]]
         logits = None
     if mode == 'forward' and n_proj != -1:
-        import torch.autograd.forward_ad as fwAD
         total = 0.
         for _ in range(n_proj):
             with fwAD.dual_level(), _bn_stats_kept(model):  # one dual forward pass gives J u; the backward through it gives the weights' gradient
@@ -282,14 +280,10 @@ class Jacobian(Regularizer):
     "Jacobian penalty (λ/2)·||dz/dx||_F², estimated with n_proj random projections (Hoffman et al. 2019), in reverse or forward mode, on a share of the batch."
     reg_name, defaults = 'jacobian', dict(lam=0.01, n_proj=1, mode='forward', frac=0.25)  # the default chosen by measurement (below)
     def __init__(self, **params):
-        n = params.get('n_proj', 1)
-        if n != -1 and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-            raise RegxError(f"jacobian: n_proj must be a positive int (random projections) or -1 (the exact norm, one backward pass per class), got {n!r}")
-        if params.get('mode', 'forward') not in ('reverse', 'forward'): raise RegxError(f"jacobian: mode must be 'reverse' or 'forward', got {params['mode']!r}")
-        f = params.get('frac', 0.25)
-        if not isinstance(f, (int, float)) or isinstance(f, bool) or not 0 < f <= 1: raise RegxError(f"jacobian: frac is the share of the batch in (0, 1], got {f!r}")
+        p = {**self.defaults, **params}
+        n, mode, f = _jacobian_args(p['n_proj'], p['mode'], p['frac'], who='jacobian: ')
         super().__init__(**{**params, 'n_proj': 1})  # (the base class refuses negative numbers)
-        self.params['n_proj'], self.params['frac'] = n, float(f)
+        self.params['n_proj'], self.params['frac'] = n, f
     def weight(self): return self.params['lam'] / 2
     @property
     def _reuse(self): return self.params['frac'] == 1 and (self.params['mode'] == 'reverse' or self.params['n_proj'] == -1)
@@ -390,14 +384,12 @@ class BatchNorm(_ModelVariant):
     def present(self, m): return any(isinstance(x, (nn.BatchNorm1d, nn.BatchNorm2d)) for x in m.modules())
 
 # %% ../nbs/03_regularizers.ipynb #b7f1b972
-_REGISTERED_LATER = {'adversarial': 'regx_nb.adversarial'}  # name -> the module that registers it (imported on first use)
+REGULARIZERS.lazy('adversarial', 'regx_nb.adversarial')  # adversarial training needs the attacks of 09: registered there, known here
 
 def get_regularizer(name:str, # a name from `REGULARIZERS` (see `regularizers_table()`)
                     **params, # its parameters, e.g. lam=1e-4
                    ) -> Regularizer:
     "Build the regularizer `name` with `params`."
-    if name in _REGISTERED_LATER and name not in REGULARIZERS:  # registered by a lesson that builds on this one
-        import importlib; importlib.import_module(_REGISTERED_LATER[name])
     return REGULARIZERS[name](**params)
 
 # %% ../nbs/03_regularizers.ipynb #87894727
@@ -461,6 +453,13 @@ def reg_label(reg) -> str:
         parts.append(r.reg_name + (f"({','.join(diff)})" if diff else ''))
     return '+'.join(parts)
 
+# %% ../nbs/03_regularizers.ipynb #92cd3705
+def order_regs(labels, # regularizer labels (repeats allowed)
+               first:str='none', # the label that leads (the baseline)
+              ) -> list:
+    "The distinct labels in the order tables and figures use: the baseline first, then alphabetically."
+    return sorted(set(labels), key=lambda r: (r != first, r))
+
 # %% ../nbs/03_regularizers.ipynb #24170557
 def expand_regs(reg) -> list[dict]:
     "One entry per run of a regularizer spec that may hold strength paths: [{'reg': [...], 'label', 'family', 'param', 'value'}]."
@@ -490,50 +489,3 @@ def regularizers_table() -> pd.DataFrame:
     rows = [dict(name=k, defaults=', '.join(f'{a}={b}' for a, b in REGULARIZERS[k].defaults.items()), description=v)
             for k, v in REGULARIZERS.docs().items()]
     return pd.DataFrame(rows).set_index('name')
-
-# %% ../nbs/03_regularizers.ipynb #dd6d758e
-@torch.no_grad()
-def weight_stats(model:nn.Module, # a model, Learner or Run
-                 tol:float=1e-3, # |w| below this counts as zero
-                ) -> dict:
-    "Sparsity, L1 and L2 norms and the singular value range of a model's conv/linear weights."
-    ws = [w.detach().float() for w in _weights(model)]
-    flat = torch.cat([w.flatten() for w in ws])
-    svs = torch.cat([torch.linalg.svdvals(_as_matrix(w)) for w in ws])
-    return dict(near_zero=(flat.abs() < tol).float().mean().item(), l1=flat.abs().sum().item(), l2=flat.pow(2).sum().sqrt().item(),
-                sv_min=svs.min().item(), sv_max=svs.max().item())
-
-# %% ../nbs/03_regularizers.ipynb #c42eb93c
-class StepTimer(Callback):
-    "Wall time of each training step as a user lives it: from one batch to the next (drawing the batch, forward, penalty, backward, optimizer step, callbacks)."
-    order = 100
-    def before_fit(self): self.times = []
-    def before_train(self): self.t0 = None  # (the step that ends an epoch would include validation: not counted)
-    def before_batch(self):
-        if not self.training: return
-        if self.dls.device.type == 'cuda': torch.cuda.synchronize()
-        t = time.perf_counter()
-        if self.t0 is not None: self.times.append(t - self.t0)
-        self.t0 = t
-
-# %% ../nbs/03_regularizers.ipynb #a0670afe
-def step_cost(regs:list, # regularizer specs, e.g. ['none', 'l2', 'jacobian', 'jacobian:mode=forward']
-              model:str='simple_cnn', bs:int=256, n_steps:int=100, warmup:int=5, repeats:int=1, seed:int=0,
-              data:str='fashion_mnist_sample', device=None) -> pd.DataFrame:
-    "Median time of a whole training step through `make_learner` for each regularizer, and its ratio to 'none' (runs interleaved)."
-    from regx_nb.data import get_dls, ImageSet
-    from regx_nb.training import make_learner
-    dls = get_dls(data, bs=bs, n_train=bs * (n_steps + warmup + 1), seed=seed, device=device)
-    v = dls.valid.dataset
-    dls.loaders[1] = dls.valid.new(ImageSet(v.x[:2], v.y[:2], v.vocab))  # validation is not timed: keep it tiny
-    epochs = math.ceil((n_steps + warmup + 1) / len(dls.train))
-    specs = ['none'] + [r for r in regs if r != 'none']
-    times = {reg_label(r): [] for r in specs}
-    for _ in range(repeats):
-        for r in specs:  # interleaved, so that drifts of the machine hit every regularizer alike
-            timer = StepTimer()
-            learn = make_learner(dls, model, reg=r, lr=1e-3, seed=seed, cbs=[timer])
-            with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3)
-            times[reg_label(r)].append(float(np.median(timer.times[warmup:warmup + n_steps])))
-    base = np.median(times['none'])
-    return pd.DataFrame([dict(reg=k, ms_per_step=1e3 * np.median(v), ratio=np.median(v) / base) for k, v in times.items()]).set_index('reg')

@@ -16,7 +16,7 @@ from torch import nn
 import matplotlib.pyplot as plt
 from matplotlib.colors import LogNorm, Normalize as ColorNorm
 from .core import *
-from .regularizers import weight_layers
+from .models import weight_layers
 from fastai.callback.core import Callback
 from fastai.torch_core import rank_distrib
 

@@ -14,11 +14,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+from PIL import Image
 from .core import *
-from .data import get_dls, ImageSet, TensorDL, RegxDataLoaders, DataSource, image_stats, seg_cmap
-from .models import Normalize, IMAGENET_STATS, vgg_features, find_weights, load_pretrained, n_params
+from .data import DATASETS, get_dls, ImageSet, TensorDL, RegxDataLoaders, DataSource, image_stats, seg_cmap
+from .models import MODELS, Normalize, IMAGENET_STATS, vgg_features, find_weights, load_pretrained, n_params
 from .attribution import AreaTarget, attribute, relevance_mass
-from .training import make_learner, runs_root
+from .training import Task, TASKS, EpochLog, Run, make_learner, train_run, runs_root
+from fastai.torch_core import rank_distrib
 from .regularizers import as_regularizers, reg_tag
 from fastai.learner import Learner
 from fastai.metrics import Metric
@@ -28,9 +31,9 @@ from fastai.losses import CrossEntropyLossFlat
 __all__ = ['SEG_KEYS', 'ENCODERS', 'VARIANTS', 'VOC_CLASSES', 'SEG_SOURCES', 'SEG_DATASETS', 'show_segmentation',
            'confusion_matrix', 'metrics_from_confusion', 'seg_metrics', 'class_table', 'SegMetric', 'seg_metric_list',
            'boundary_band', 'bilinear_kernel', 'bilinear_upsampler', 'upsample_scores', 'FCN', 'linear_to_conv',
-           'load_fcn_pretrained', 'fcn_table', 'seg_learner', 'predict_masks', 'evaluate_seg', 'SegRun', 'train_fcn',
-           'results_table', 'plot_seg_curves', 'voc_palette', 'read_mask', 'read_voc_folder', 'read_camvid_folder',
-           'arrays_dls', 'seg_dls', 'area_cam']
+           'load_fcn_pretrained', 'fcn_table', 'fcn', 'SegEpochLog', 'SegmentTask', 'seg_learner', 'predict_masks',
+           'evaluate_seg', 'confusion', 'train_fcn', 'results_table', 'plot_seg_curves', 'voc_palette', 'read_mask',
+           'read_voc_folder', 'read_camvid_folder', 'arrays_dls', 'seg_dls', 'area_cam']
 
 # %% ../nbs/08_segmentation.ipynb #755d8f26
 def show_segmentation(images:torch.Tensor, # (N, C, H, W) in [0, 1]
@@ -51,7 +54,6 @@ def show_segmentation(images:torch.Tensor, # (N, C, H, W) in [0, 1]
             if i == 0: axs[i, j].set_title(t, fontsize=9)
     if n: axs[0, 0].set_title('image', fontsize=9)
     for a in axs.flat: a.set_xticks([]); a.set_yticks([])
-    from matplotlib.patches import Patch
     fig.legend(handles=[Patch(color=cmap(k), label=v) for k, v in enumerate(vocab)], loc='center right', fontsize=8, frameon=False)
     fig.tight_layout(pad=0.3, rect=(0, 0, 1 - 1.4 / W, 1))
     return fig
@@ -346,6 +348,46 @@ def fcn_table(n_in:int=3, # input channels
                              finest_stride=int(v[:-1])))
     return pd.DataFrame(rows)
 
+# %% ../nbs/08_segmentation.ipynb #41095c17
+@MODELS.register('fcn', replace=True, task='segment')
+def fcn(n_in:int=1, n_out:int=11, # input channels; classes, background included
+        encoder:str='small', variant:str='8s', pretrained:bool=False, fc_dim:int|None=None, fc_kernel:int|None=None,
+        dropout:float=0.5, bn:bool|None=None, widths:tuple=(16, 32, 64, 96, 128)):
+    "An `FCN` built by name (for runs): `get_model('fcn', n_in=..., n_out=..., encoder=..., variant=...)`."
+    return FCN(encoder, variant, n_out, n_in, pretrained=pretrained, fc_dim=fc_dim, fc_kernel=fc_kernel, dropout=dropout, bn=bn, widths=tuple(widths))
+
+# %% ../nbs/08_segmentation.ipynb #eb6c7ce7
+class SegEpochLog(EpochLog):
+    "`EpochLog` that also keeps the validation metrics fastai computed (pixel accuracy, mean accuracy, mean and frequency-weighted IoU) in each epoch's row."
+    name = 'epoch_log'  # (what the runs' callbacks read: `learn.epoch_log`)
+    def after_epoch(self):
+        super().after_epoch()  # (fastai's recorder, order 50, has just written the epoch's metrics to `final_record`)
+        if self.logged:
+            vals = list(self.learn.final_record)[-len(self.learn.metrics):]
+            self.rows[-1].update({m.name: (None if v is None else float(v)) for m, v in zip(self.learn.metrics, vals)})
+
+class SegmentTask(Task):
+    "Runs that segment: pixel-wise cross-entropy (pixels labelled `ignore_index` count neither way), the four `SegMetric`s, the confusion matrix on the test set."
+    def learner(self, dls, model, opt_func, lr, cbs, kw):
+        bad = set(kw) - {'ignore_index', 'init_from'}
+        if bad: raise RegxError(f"the task 'segment' takes ignore_index and init_from, not {sorted(bad)}")
+        n = getattr(model, 'n_classes', None)
+        if n is not None and n != dls.c: raise RegxError(f"the model scores {n} classes but the data has {dls.c} ({dls.vocab if hasattr(dls, 'vocab') else ''})")
+        if not getattr(dls, 'segmentation', False): raise RegxError("these DataLoaders yield class labels, not masks: use seg_dls(...) or get_dls(..., variant='segment')")
+        ii = kw.get('ignore_index', 255)
+        return Learner(dls, model, loss_func=CrossEntropyLossFlat(axis=1, ignore_index=-100 if ii is None else ii), opt_func=opt_func, lr=lr,
+                       metrics=seg_metric_list(dls.c, ii), wd=0., cbs=[SegEpochLog(), *cbs])
+    def start(self, learn, run, kw):
+        if kw.get('init_from'):  # Long et al.'s staged training: start from a coarser run of the same folder
+            own, other = learn.model.state_dict(), Run(run.path.parent/kw['init_from']).model.state_dict()
+            learn.model.load_state_dict({**own, **{k: v.to(own[k]) for k, v in other.items() if k in own and v.shape == own[k].shape}})
+    def evaluate(self, learn, run) -> dict:
+        cm, met = evaluate_seg(learn.model, learn.dls.test, ignore_index=learn.loss_func.ignore_index if learn.loss_func.ignore_index >= 0 else None)
+        if run is not None and not rank_distrib(): save_torch(cm, run.path/'confusion.pt')
+        return dict(**met, valid_loss=float(learn.epoch_log.rows[-1]['valid_loss']) if learn.epoch_log.rows else None)
+
+TASKS.register('segment', replace=True)(SegmentTask)
+
 # %% ../nbs/08_segmentation.ipynb #506d7046
 def seg_learner(dls, # segmentation DataLoaders (masks as targets), e.g. from `seg_dls`
                 model:nn.Module, # e.g. an `FCN` with as many classes as `dls` has
@@ -355,19 +397,14 @@ def seg_learner(dls, # segmentation DataLoaders (masks as targets), e.g. from `s
                 opt:str='adam', # 'adam' or 'sgd'
                 cbs:list|None=None, # extra fastai callbacks
                ) -> Learner:
-    "A fastai Learner with pixel-wise cross-entropy and the four `SegMetric`s, built by `make_learner` (same callbacks as every lesson)."
-    n = getattr(model, 'n_classes', None)
-    if n is not None and n != dls.c: raise RegxError(f"the model scores {n} classes but the data has {dls.c} ({dls.vocab if hasattr(dls, 'vocab') else ''})")
-    if not getattr(dls, 'segmentation', False): raise RegxError("these DataLoaders yield class labels, not masks: use seg_dls(...) or get_dls(..., variant='segment')")
-    if not model.norm.fixed: model.norm.set_stats(*dls.stats)
-    learn = make_learner(dls, model, lr=lr, seed=seed, opt=opt, cbs=cbs)
-    learn.loss_func = CrossEntropyLossFlat(axis=1, ignore_index=-100 if ignore_index is None else ignore_index)
-    learn.metrics = seg_metric_list(dls.c, ignore_index)
-    return learn
+    "A fastai Learner with pixel-wise cross-entropy and the four `SegMetric`s: `make_learner` with the task 'segment'."
+    norm = getattr(model, 'norm', None)
+    if isinstance(norm, Normalize) and not norm.fixed and getattr(dls, 'stats', None): norm.set_stats(*dls.stats)
+    return make_learner(dls, model, lr=lr, seed=seed, opt=opt, cbs=cbs, task='segment', task_kw=dict(ignore_index=ignore_index))
 
 # %% ../nbs/08_segmentation.ipynb #615fa0df
 @torch.no_grad()
-def predict_masks(model, # a FCN, Learner or `SegRun`
+def predict_masks(model, # a FCN, Learner or segmentation Run
                   x:torch.Tensor, # images (N, C, H, W) in [0, 1]
                   bs:int=64) -> torch.Tensor:
     "Predicted class ids (N, H, W), on the CPU."
@@ -377,7 +414,7 @@ def predict_masks(model, # a FCN, Learner or `SegRun`
     finally: m.train(was)
 
 # %% ../nbs/08_segmentation.ipynb #94bce923
-def evaluate_seg(model, # a FCN, Learner or `SegRun`
+def evaluate_seg(model, # a FCN, Learner or segmentation Run
                  dl, # a DataLoader of (images, masks), e.g. `dls.test`
                  n_classes:int|None=None, # default: the model's `n_classes`
                  ignore_index:int|None=255) -> tuple:
@@ -388,78 +425,44 @@ def evaluate_seg(model, # a FCN, Learner or `SegRun`
     return cm, metrics_from_confusion(cm)
 
 # %% ../nbs/08_segmentation.ipynb #8f92d459
-class SegRun:
-    "A trained FCN with its folder: `config.json`, `model.pth`, `history.csv`, `metrics.json` (test metrics), `confusion.pt`."
-    def __init__(self, path:str|Path):
-        self.path = Path(path)
-        if not (self.path/'metrics.json').is_file(): raise RegxError(f"{path} holds no finished segmentation run (no metrics.json)")
-        self.config, self.metrics = load_json(self.path/'config.json'), load_json(self.path/'metrics.json')
-        self.history = pd.read_csv(self.path/'history.csv')
-        self.confusion = torch.load(self.path/'confusion.pt', weights_only=True)
-        self._model = None
-    @property
-    def model(self) -> FCN:
-        "The trained model, in eval mode, on the CPU."
-        if self._model is None:
-            m = FCN(**{**self.config['model'], 'pretrained': False})
-            m.load_state_dict(torch.load(self.path/'model.pth', map_location='cpu', weights_only=True))
-            m.norm.fixed = self.config['model']['pretrained']
-            self._model = m.eval()
-        return self._model
-    @property
-    def epochs(self) -> int: return self.config['epochs']
-    def __repr__(self): return f"SegRun({self.path.name}, mean_iou={self.metrics['mean_iou']:.3f})"
+def confusion(run:Run) -> torch.Tensor:
+    "The test-set confusion matrix a segmentation run kept (rows: truth, columns: prediction)."
+    p = run.path/'confusion.pt'
+    if not p.is_file(): raise RegxError(f"run {run.name} kept no confusion matrix: it is not a finished segmentation run")
+    return torch.load(p, weights_only=True)
 
 # %% ../nbs/08_segmentation.ipynb #cd15178f
-def train_fcn(dls, # segmentation DataLoaders (`seg_dls`)
+def train_fcn(dls, # segmentation DataLoaders (`seg_dls` or `get_dls(..., variant='segment')`): their name and options make the run's data
               encoder:str='small', variant:str='8s',
               epochs:int=5, lr:float=3e-3, seed:int=0,
               root:str|Path|None=None, # default: `runs_root('segmentation')`
-              init_from:SegRun|None=None, # start from a coarser run's weights (Long et al.'s staged 32s -> 16s -> 8s training)
+              init_from:Run|None=None, # start from a coarser run's weights, in the same folder (Long et al.'s staged 32s -> 16s -> 8s training)
               reg=None, # regularizers as for `make_learner`, e.g. 'l2:lam=1e-4' or 'label_smoothing' (dropout: pass `dropout=`)
               progress:bool=False, # show fastai's progress bars
               **model_kw, # more `FCN` options: pretrained, fc_dim, widths, dropout...
-             ) -> SegRun:
-    "Train one FCN with `seg_learner` and `fit_one_cycle`, test it on `dls.test`, save it; a finished run with the same settings is loaded instead."
-    seed_everything(seed)
-    model = FCN(encoder, variant, dls.c, dls.n_in, **model_kw)
-    cfg = dict(model=model.config, epochs=epochs, lr=lr, seed=seed,
-               data=dict(name=dls.name, options=getattr(dls, 'options', {}), size=list(dls.size), n_train=len(dls.train.dataset),
-                         n_valid=len(dls.valid.dataset), n_test=len(dls.test.dataset)),
-               init_from=None if init_from is None else init_from.path.name, **({'reg': [r.spec() for r in as_regularizers(reg)]} if reg else {}))
-    h = hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    folder = Path(root or runs_root('segmentation'))/f"fcn{variant}-{encoder}-{reg_tag(reg) if reg else 'none'}-e{epochs}-s{seed}-{h}"
-    if (folder/'metrics.json').is_file(): return SegRun(folder)
-    if init_from is not None:
-        own = model.state_dict()
-        model.load_state_dict({**own, **{k: v for k, v in init_from.model.state_dict().items() if k in own and v.shape == own[k].shape}})
-    learn = seg_learner(dls, model, lr=lr, seed=seed, cbs=as_regularizers(reg) if reg else None)
-    t0 = time.perf_counter()
-    if progress: learn.fit_one_cycle(epochs, lr)
-    else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
-    names = [n for n in learn.recorder.metric_names[1:-1]]
-    hist = pd.DataFrame([dict(zip(names, v)) for v in learn.recorder.values])
-    hist.insert(0, 'epoch', range(len(hist)))
-    hist['time'] = [r['time'] for r in learn.epoch_log.rows]
-    cm, met = evaluate_seg(model, dls.test)
-    met = dict(met, train_time=time.perf_counter() - t0, epochs=epochs)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_json(cfg, folder/'config.json'); save_torch(model.state_dict(), folder/'model.pth'); save_torch(cm, folder/'confusion.pt')
-    with atomic_write(folder/'history.csv', 'w') as f: hist.to_csv(f, index=False)
-    save_json(met, folder/'metrics.json')  # last: its presence marks the run as finished
-    return SegRun(folder)
+             ) -> Run:
+    "Train one FCN as a run (task 'segment', 04): kept in its folder with its test confusion matrix, resumable; a finished run with the same settings is found instead."
+    if not getattr(dls, 'segmentation', False): raise RegxError("these DataLoaders yield class labels, not masks: use seg_dls(...) or get_dls(..., variant='segment')")
+    if dls.name not in DATASETS: raise RegxError(f"a run rebuilds its data by name, and {dls.name!r} is not a dataset of `get_dls`: use seg_dls or get_dls")
+    root = Path(root or runs_root('segmentation'))
+    if init_from is not None and init_from.path.parent.resolve() != root.resolve(): raise RegxError(f"init_from must be a run of the same folder ({root})")
+    mkw = dict(encoder=encoder, variant=variant, dropout=model_kw.pop('dropout', 0.5), bn=model_kw.pop('bn', None), **model_kw)
+    spec = dict(data=dls.name, data_kw=dict(dls.options), n_train=getattr(dls, 'n_train', None), bs=dls.train.bs, seed=seed, epochs=epochs,
+                lr=lr, model='fcn', model_kw=mkw, reg=reg or 'none', task='segment', task_kw={'init_from': init_from.name} if init_from is not None else {})
+    return train_run(spec, root, progress=progress)
 
 # %% ../nbs/08_segmentation.ipynb #5a52afa0
 def results_table(runs:list) -> pd.DataFrame:
-    "One row per run, laid out like the lab's table: encoder, decoder, mean acc, IoU, epochs (plus pixel accuracy and fw IoU)."
-    rows = [dict(encoder=r.config['model']['encoder'] + (' (ImageNet)' if r.config['model']['pretrained'] else ''),
-                 decoder=f"FCN-{r.config['model']['variant']}", **{'pixel acc': r.metrics['pixel_acc'], 'mean acc': r.metrics['mean_acc'],
-                 'mean IoU': r.metrics['mean_iou'], 'fw IoU': r.metrics['fw_iou']}, epochs=r.epochs) for r in runs]
+    "One row per segmentation run, laid out like the course report's table: encoder, decoder, mean acc, IoU, epochs (plus pixel accuracy and fw IoU)."
+    rows = []
+    for r in runs:
+        mk, m = r.spec['model_kw'], r.metrics
+        rows.append(dict(encoder=mk['encoder'] + (' (ImageNet)' if mk.get('pretrained') else ''), decoder=f"FCN-{mk['variant']}",
+                         **{'pixel acc': m['pixel_acc'], 'mean acc': m['mean_acc'], 'mean IoU': m['mean_iou'], 'fw IoU': m['fw_iou']}, epochs=r.spec['epochs']))
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_segmentation.ipynb #17c08c2f
-def plot_seg_curves(runs:dict, # {label: SegRun}
+def plot_seg_curves(runs:dict, # {label: Run} of segmentation runs
                     metric:str='mean_iou') -> plt.Figure:
     "Validation `metric` per epoch for each run, on shared axes."
     fig, ax = plt.subplots(figsize=fit_width(4.5, 3))
@@ -487,7 +490,6 @@ def voc_palette(n:int=256) -> np.ndarray:
 def read_mask(path:str|Path, # a PNG of class ids: palette ('P') or grey ('L') mode, or RGB in the VOC colours
              ) -> np.ndarray:
     "A segmentation mask (H, W) of int64 class ids; RGB masks are mapped back through `voc_palette`."
-    from PIL import Image
     with Image.open(path) as im:
         if im.mode in ('P', 'L'): return np.asarray(im).astype(np.int64)
         if im.mode not in ('RGB', 'RGBA'): raise RegxError(f"{path}: masks must be palette (P), grey (L) or RGB PNGs, got mode {im.mode}")
@@ -502,7 +504,6 @@ def read_mask(path:str|Path, # a PNG of class ids: palette ('P') or grey ('L') m
 
 def _fit_pair(img_path:Path, mask:np.ndarray, size) -> tuple:
     "Image (3, h, w) uint8 and mask (h, w) int64, resized together: an int `size` scales the shorter side and centre-crops, (h, w) resizes."
-    from PIL import Image
     with Image.open(img_path) as im:
         im = im.convert('RGB'); w, h = im.size
         if mask.shape != (h, w): raise RegxError(f"{img_path.name} is {w}x{h} but its mask is {mask.shape[1]}x{mask.shape[0]}")
@@ -602,6 +603,16 @@ SEG_SOURCES = {
         [('https://s3.amazonaws.com/fast-ai-imagelocal/camvid.tgz', 'camvid.tgz', None, '.')], "This is fastai's URLs.CAMVID."),
 }
 
+@DATASETS.register('pascal_voc', replace=True)
+def _voc(download=True, image_size=128, max_items:int|None=None):
+    "PASCAL VOC 2012 segmentation: 21 classes (background included), 255 marks object borders; images resized and centre-cropped."
+    return {**SEG_SOURCES['pascal_voc'].load(download, image_size=image_size, max_items=max_items), 'segmentation': True}
+
+@DATASETS.register('camvid', replace=True)
+def _camvid(download=True, image_size=128, max_items:int|None=None):
+    "CamVid street scenes (fastai's layout: images/, labels/, codes.txt); classes from codes.txt."
+    return {**SEG_SOURCES['camvid'].load(download, image_size=image_size, max_items=max_items), 'segmentation': True}
+
 def arrays_dls(raw:dict, # {'train': (x, masks), 'test': (x, masks), 'vocab': [...]}, optionally 'valid'
                bs:int=16, n_train:int|None=None, seed:int=0, valid_frac:float=1/6, device=None, name:str='arrays') -> RegxDataLoaders:
     "fastai DataLoaders (train, valid, test) over uint8 images and int64 masks; valid is held out of train when `raw` has none."
@@ -650,11 +661,11 @@ def seg_dls(name:str='fashion_scenes', # 'fashion_scenes' (synthetic, offline), 
         kw = {} if image_size is None else dict(image_size=image_size)
         return get_dls('fashion_scenes', bs=bs, n_train=n_train, seed=seed, device=device, variant='segment', **kw)
     if name not in SEG_SOURCES: raise UnknownNameError(f"unknown segmentation dataset {name!r}; known: {', '.join(SEG_DATASETS)}")
-    raw = SEG_SOURCES[name].load(download, image_size=128 if image_size is None else image_size, max_items=max_items)
-    return arrays_dls(raw, bs=bs, n_train=n_train, seed=seed, device=device, name=name)
+    return get_dls(name, bs=bs, n_train=n_train, seed=seed, device=device, download=download, image_size=128 if image_size is None else image_size,
+                   max_items=max_items)
 
 # %% ../nbs/08_segmentation.ipynb #faefb223
-def area_cam(model, # a FCN, Learner or `SegRun`
+def area_cam(model, # a FCN, Learner or segmentation Run
              x:torch.Tensor, # one image (1, C, H, W) or (C, H, W) in [0, 1]
              cls:int, # the class whose region is explained
              region:torch.Tensor|None=None, # (H, W) 0/1 mask; default: the pixels the model predicts as `cls`

@@ -6,100 +6,23 @@ Docs: https://regx-nb.github.io/regx_nb/study.html.md"""
 
 # %% ../nbs/11_study.ipynb #80ee2e44
 from __future__ import annotations
-import argparse, functools, hashlib, html, json, math, os, re, sys, tempfile, time
+import functools, html, math, re, tempfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import matplotlib.pyplot as plt
-from fastprogress.fastprogress import progress_bar
 from .core import *
-from .core import _host
-from .data import get_dls
-from .regularizers import as_regularizers, reg_tag, reg_label, expand_regs, parse_reg, weight_layers, jacobian_norm2
-from .training import grid, normalize_spec, run_grid, load_history, plot_curves, Run, CorruptRunError
 from .defaults import DEFAULT_REGS, STUDY_DEFAULTS, PRESETS
-from .rwc import RWC, load_rwc, cluster_layers, clip_outliers, plot_rwc_heatmap
-from .features import sparsity_table
-from .attribution import SIGNED, attribute, pointing_game, relevance_mass, deletion_auc, gini
+from .stats import compare_to_baseline, describe, mean_std, mean_ci, plot_forest, palette
+from .regularizers import reg_tag, reg_label, expand_regs, parse_reg
+from .rwc import RWC
+from .training import normalize_spec, run_grid, run_row, Run
+from .analyses import ANALYSES, Analysis, get_analyses, analyse_run, run_data
 
 # %% auto #0
-__all__ = ['ANALYSES', 'holm', 'compare_to_baseline', 'describe', 'Report', 'Analysis', 'register_analysis', 'get_analyses',
-           'run_data', 'measure_run', 'kept_arrays', 'analyse_run', 'AccuracyAnalysis', 'WeightsAnalysis',
-           'plot_weight_counts', 'AttributionAnalysis', 'plot_map_grid', 'AdversarialAnalysis', 'BoundaryAnalysis',
-           'plot_class_maps', 'RWCAnalysis', 'JacobianNormAnalysis', 'ShortcutAnalysis', 'mean_std', 'load_history_of',
-           'plot_forest', 'plot_paths', 'Study', 'study_config', 'study_specs', 'run_study', 'write_report',
-           'report_paths', 'lesson_study']
-
-# %% ../nbs/11_study.ipynb #4ea1fcd0
-def _t_interval(d:np.ndarray, level:float):
-    "Mean, interval and two-sided p-value of the paired differences `d` (a t-interval over seeds)."
-    from scipy import stats
-    n = len(d); m = float(np.mean(d))
-    if n < 2: return m, np.nan, np.nan, np.nan
-    sd = float(np.std(d, ddof=1))
-    if sd == 0: return m, m, m, (1. if m == 0 else 0.)
-    se = sd / math.sqrt(n); t = stats.t.ppf(0.5 + level / 2, n - 1)
-    return m, m - t * se, m + t * se, float(2 * stats.t.sf(abs(m / se), n - 1))
-
-def holm(p) -> np.ndarray:
-    "Holm's step-down adjustment of p-values (family-wise error control); NaN entries are left out."
-    p = np.asarray(p, float); out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p)); k = len(ok)
-    if not k: return out
-    order = ok[np.argsort(p[ok])]
-    adj = np.maximum.accumulate([min(1., (k - i) * p[j]) for i, j in enumerate(order)])
-    out[order] = adj
-    return out
-
-# %% ../nbs/11_study.ipynb #ae33b779
-def compare_to_baseline(results:pd.DataFrame, # one row per run: `model`, `reg`, `seed` and the metric columns
-                        metrics, # one column name, or a list of them: the family of one table
-                        baseline:str='none', # the regularizer everything is compared with
-                        level:float=0.95, # confidence level of the intervals (and 1 - the error rate of the verdicts)
-                        correction:str='holm', # 'holm' (across the metrics, per model and regularizer) or 'none'
-                       ) -> pd.DataFrame:
-    "Per model, regularizer and metric: the mean difference to the baseline paired by seed, its t-interval, the Holm-adjusted p-value and a verdict."
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    for c in ('model', 'reg', 'seed', *metrics):
-        if c not in results.columns: raise RegxError(f"results need a column {c!r}; they have {list(results.columns)}")
-    if correction not in ('holm', 'none'): raise RegxError(f"correction must be 'holm' or 'none', got {correction!r}")
-    if not 0 < level < 1: raise RegxError(f"level must be in (0, 1), got {level}")
-    ok = results[results['status'] == 'ok'] if 'status' in results.columns else results
-    rows = []
-    for m, g in ok.groupby('model', sort=False):
-        if baseline not in set(g.reg): raise RegxError(f"no {baseline!r} run for model {m!r} to compare with; regs: {sorted(set(g.reg))}")
-        for met in metrics:
-            wide = g.pivot_table(index='seed', columns='reg', values=met, aggfunc='mean')
-            b = wide[baseline]
-            for r in wide.columns:
-                ok_seeds = wide[r].notna() & b.notna()
-                d = (wide[r] - b)[ok_seeds].to_numpy()
-                diff, lo, hi, p = _t_interval(d, level) if r != baseline else (0., np.nan, np.nan, np.nan)
-                rows.append(dict(model=m, reg=r, metric=met, n=len(d), mean=float(wide[r][ok_seeds].mean()) if len(d) else np.nan,
-                                 base_mean=float(b[ok_seeds].mean()) if len(d) else np.nan, diff=diff, lo=lo, hi=hi, p=p))
-    out = pd.DataFrame(rows)
-    out['p_adj'] = np.nan
-    for _, idx in out[out.reg != baseline].groupby(['model', 'reg']).groups.items():
-        out.loc[idx, 'p_adj'] = holm(out.loc[idx, 'p']) if correction == 'holm' else out.loc[idx, 'p']
-    alpha = 1 - level
-    def verdict(r):
-        if r.reg == baseline: return 'baseline'
-        if r.n < 2: return 'one seed' if r.n == 1 else 'no pairs'
-        if r.p_adj < alpha and (r.lo > 0 or r.hi < 0): return 'higher' if r['diff'] > 0 else 'lower'
-        return 'no clear difference'
-    out['verdict'] = out.apply(verdict, axis=1) if len(out) else []
-    return out.set_index(['model', 'reg', 'metric'])
-
-# %% ../nbs/11_study.ipynb #301a2455
-def describe(row:pd.Series, # a row of `compare_to_baseline`
-             what:str, # what the metric is, e.g. 'test accuracy'
-             fmt:str='.3f', baseline:str='none', level:float=0.95) -> str:
-    "One sentence: the mean, the baseline's, the paired difference with its interval, and the verdict."
-    if row['n'] < 2:
-        return f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline} ({row['diff']:+{fmt}}; one seed, no interval)"
-    return (f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline}: difference {row['diff']:+{fmt}} "
-            f"[{row['lo']:+{fmt}}, {row['hi']:+{fmt}}] ({level:.0%} interval over {int(row['n'])} seeds; {row['verdict']})")
+__all__ = ['Report', 'plot_paths', 'Study', 'study_config', 'study_specs', 'run_study', 'write_report', 'report_paths',
+           'lesson_study']
 
 # %% ../nbs/11_study.ipynb #3f0a735c
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -200,466 +123,7 @@ class Report:
                   self.folder/'summary.json')
         return p
 
-# %% ../nbs/11_study.ipynb #85602f31
-ANALYSES = Registry('analysis')
-
-def _params_key(obj) -> str: return json.dumps(obj, sort_keys=True, default=str)
-
-class Analysis:
-    "One measure of a study: `measure` a finished run (once: the result is kept in the run folder), then `report` the study from what was kept."
-    name, version, on = None, 1, 'main'  # `on`: the runs it measures, 'main' or 'shortcut' (runs trained with spurious markers)
-    defaults:dict = {}
-    def __init__(self, **params):
-        unknown = set(params) - set(self.defaults)
-        if unknown: raise RegxError(f"analysis {self.name!r} takes {sorted(self.defaults) or 'no parameters'}, not {sorted(unknown)}")
-        self.params = {**{k: (v() if callable(v) else v) for k, v in self.defaults.items()}, **params}
-    def applies(self, run:Run) -> bool:
-        "Whether this analysis measures `run` (main runs, or shortcut runs)."
-        return ('spurious' in run.spec['data_kw']) == (self.on == 'shortcut')
-    def key(self, run:Run) -> str:
-        "What the kept result depends on: the analysis, its version and parameters, the run's spec and its weights."
-        m = run.metrics or {}
-        return hashlib.sha1(_params_key([self.name, self.version, self.params, run.spec, m.get('weights_sha256')]).encode()).hexdigest()[:16]
-    def measure(self, run:Run, data) -> dict:
-        "Numbers for one run (columns of `results.csv`); may return (numbers, arrays) to keep small arrays for figures."
-        return {}
-    def report(self, st:'Study') -> None:
-        "Add this analysis's section to `st.report`, from the kept numbers (`st.results`) and arrays (`st.arrays`)."
-    def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
-
-# %% ../nbs/11_study.ipynb #ead63bf9
-def register_analysis(cls):
-    "Class decorator: add an `Analysis` subclass to `ANALYSES` under its `name`."
-    ANALYSES._d.pop(cls.name, None)  # re-running a notebook cell replaces the registration
-    ANALYSES.register(cls.name, (cls.__doc__ or '').strip())(cls)
-    return cls
-
-# %% ../nbs/11_study.ipynb #2087d1da
-def get_analyses(names='all', params:dict|None=None) -> list:
-    "Analysis objects for `names` ('all' or a list), with parameters {name: {param: value}}."
-    names = ANALYSES.names if names == 'all' else [names] if isinstance(names, str) else list(names)
-    params = params or {}
-    bad = set(params) - set(names)
-    if bad: raise RegxError(f"parameters for analyses that do not run: {sorted(bad)}")
-    return [ANALYSES[n](**params.get(n, {})) for n in names]
-
-# %% ../nbs/11_study.ipynb #30eba98a
-@functools.lru_cache(maxsize=4)
-def _cached_dls(key:str):
-    s = json.loads(key)
-    return get_dls(s['data'], bs=s['bs'], n_train=s['n_train'], seed=0, device='cpu', **s['data_kw'])
-
-def run_data(run:Run):
-    "The run's DataLoaders for measuring (the evaluation sets do not depend on the seed), cached per process."
-    s = run.spec
-    return _cached_dls(_params_key({k: s[k] for k in ('data', 'bs', 'n_train', 'data_kw')}))
-
-# %% ../nbs/11_study.ipynb #dd16029b
-def _kept(run:Run, name:str) -> dict|None:
-    try: return load_json(run.path/'analyses'/f'{name}.json')
-    except (FileNotFoundError, ValueError): return None
-
-def measure_run(run:Run, # a finished run
-                analysis:Analysis,
-                device=None, # where to compute; default `default_device()`
-                force:bool=False, # measure again even if a result for the same key is kept
-               ) -> dict:
-    "The analysis's numbers for `run`: read from `<run>/analyses/<name>.json` when kept for the same key, else measured and kept (atomically, owning the run)."
-    kept = _kept(run, analysis.name)
-    key = analysis.key(run)
-    if kept is not None and kept.get('key') == key and not force: return kept['numbers']
-    run.verify()
-    lock = FolderLock(run.path, what=f'analysis {analysis.name}')
-    lock.acquire()
-    try:
-        kept = _kept(run, analysis.name)  # another process may have measured it while we waited
-        if kept is not None and kept.get('key') == key and not force: return kept['numbers']
-        t0 = time.perf_counter()
-        model = run.model.to(default_device(device))
-        try: out = analysis.measure(run, run_data(run))
-        finally: run._model = None  # one model in memory at a time
-        numbers, arrays = out if isinstance(out, tuple) else (out, {})
-        numbers = {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) if isinstance(v, (int, float, np.number)) else v)
-                   for k, v in numbers.items()}
-        folder = run.path/'analyses'
-        if arrays:
-            with atomic_write(folder/f'{analysis.name}.npz') as f: np.savez_compressed(f, **{k: np.asarray(v) for k, v in arrays.items()})
-        else: (folder/f'{analysis.name}.npz').unlink(missing_ok=True)
-        save_json(dict(key=key, analysis=analysis.name, version=analysis.version, params=analysis.params, numbers=numbers, arrays=sorted(arrays),
-                       seconds=time.perf_counter() - t0, pid=os.getpid(), host=_host(), job_id=current_job_id(), device=str(module_device(model))),
-                  folder/f'{analysis.name}.json')
-        return numbers
-    finally: lock.release()
-
-# %% ../nbs/11_study.ipynb #052e1a2f
-def kept_arrays(run:Run, name:str) -> dict:
-    "The small arrays an analysis kept for `run` (empty when it kept none)."
-    p = run.path/'analyses'/f'{name}.npz'
-    if not p.is_file(): return {}
-    try:
-        with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in z.files}
-    except Exception as e: raise CorruptRunError(f"run {run.name} is corrupt: analyses/{name}.npz cannot be read ({e})") from e
-
-# %% ../nbs/11_study.ipynb #39f6e942
-def analyse_run(run:Run, analyses:list, device=None) -> dict:
-    "Measure every analysis that applies to `run` (a finished, ok run), keeping the results in its folder; {name: numbers}."
-    if run.status != 'ok': return {}
-    return {a.name: measure_run(run, a, device) for a in analyses if a.applies(run)}
-
-# %% ../nbs/11_study.ipynb #3d3f30d6
-@register_analysis
-class AccuracyAnalysis(Analysis):
-    "Test accuracy, the train - valid gap, time per epoch and convergence per regularizer; learning curves."
-    name = 'accuracy'
-    METRICS = {'test_acc': 'test accuracy', 'gap': 'generalization gap (train - valid accuracy)', 'time_per_epoch': 'time per epoch (s)'}
-    def report(self, st):
-        rep = st.report.section('Accuracy, convergence, gap and cost',
-            'Mean ± std over seeds. gap = train accuracy − validation accuracy (both on the weights the run ended with); '
-            'time per epoch on the machine that trained the run.')
-        plain = [c for c in st.configs if c['family'] != 'none' and '(' not in c['label'] and any(len(d) > 1 for d in c['reg'])]
-        if plain:  # a label names only what differs from the defaults: say what the defaults were
-            rep.text('Labels name the parameters that differ from the defaults: ' + '; '.join(
-                f"{c['label']} is " + ' + '.join(d['name'] + (f"({', '.join(f'{k}={v}' for k, v in d.items() if k != 'name')})" if len(d) > 1 else '')
-                                                 for d in c['reg']) for c in plain) + '.')
-        res = st.ok_results
-        base = res[res.reg == st.baseline]
-        rep.text(f"Baseline ({st.baseline}) test accuracy: {base.test_acc.mean():.3f} ± {base.test_acc.std():.3f} over {len(base)} runs"
-                 + (f"; validation accuracy {base.valid_acc.mean():.3f}." if len(base) else '.'))
-        nc = res[res.converged == False] if 'converged' in res else res.iloc[:0]
-        crit = f"valid loss not improved for {st.patience} epochs" if st.patience else 'a fixed number of epochs'
-        rep.text(f"Training criterion: {crit}, at most {st.epochs} epochs; the weights of the best epoch are kept. "
-                 + (f"{len(nc)} of {len(res)} runs did not converge: {', '.join(nc.run)}." if len(nc) else f"All {len(res)} runs converged."))
-        rep.table(mean_std(res, ['model', 'reg'], ['test_acc', 'valid_acc', 'train_acc', 'gap']).join(
-            mean_std(res, ['model', 'reg'], ['epochs_trained', 'best_epoch'], '{:.1f}')).join(
-            mean_std(res, ['model', 'reg'], ['time_per_epoch'], '{:.2f}')), 'per model and regularizer')
-        bad = st.results[st.results.status != 'ok']
-        if len(bad): rep.text('Runs that did not finish: ' + ', '.join(f"{r.run} ({r.status})" for r in bad.itertuples()))
-        st.compare(self.METRICS, 'accuracy')
-        hist = load_history_of(st.runs_ok)
-        rep.figure(plot_curves(hist, 'acc', regs=st.regs_shown()), 'acc_curves',
-                   'train (solid) and valid (dashed) accuracy per epoch, shared axes; thin lines: seeds')
-        c = st.comparisons['accuracy'].reset_index()
-        t = c[c.metric == 'time_per_epoch']
-        for r in t.itertuples():
-            if r.reg != st.baseline: st.report.finding(st.tag(r.model, r.reg), f"training cost {r.mean / r.base_mean:.2f}× the baseline's time per epoch")
-
-# %% ../nbs/11_study.ipynb #c74de834
-_WBINS = np.logspace(-6, 1, 57)
-
-@register_analysis
-class WeightsAnalysis(Analysis):
-    "The share of near-zero weights, the weight norm, and |w| histograms per layer on shared bins."
-    name, defaults = 'weights', dict(tol=1e-3)
-    METRICS = {'near_zero': 'share of near-zero weights', 'weight_l2': 'L2 norm of the weights'}
-    def measure(self, run, data):
-        t = sparsity_table({'m': run.model}, tol=self.params['tol']).loc[('m', 'all')]
-        hists = {n: np.histogram(m.weight.detach().abs().cpu().numpy().ravel().clip(_WBINS[0], _WBINS[-1]), _WBINS)[0]
-                 for n, m in weight_layers(run.model)}
-        return dict(near_zero=t['near_zero'], weight_l2=t['l2']), dict(layers=np.array(list(hists)), counts=np.stack(list(hists.values())))
-    def report(self, st):
-        rep = st.report.section('Weights', f"Share of weights with |w| < {self.params['tol']:g} and the L2 norm of all conv and linear weights.")
-        rep.table(mean_std(st.ok_results, ['model', 'reg'], list(self.METRICS)))
-        st.compare(self.METRICS, 'weights')
-        for m, runs in st.seed_runs().items():
-            arrs = {lab: kept_arrays(r, self.name) for lab, r in runs.items()}
-            rep.figure(plot_weight_counts(arrs), f'weights_{m}', f'{m}: histograms of |w| per layer (log bins shared by all models; first seed)')
-
-# %% ../nbs/11_study.ipynb #52d1dda7
-def plot_weight_counts(arrays:dict, # {label: {'layers': names, 'counts': (layers, bins)}} as kept by the weights analysis
-                       max_layers:int=6) -> plt.Figure:
-    "|w| histograms per layer (columns), one line per model, on the shared logarithmic bins."
-    labels = list(arrays); layers = list(next(iter(arrays.values()))['layers'])[:max_layers]
-    fig, axs = plt.subplots(1, len(layers), figsize=(min(8.5, 1.6 * len(layers) + 0.8), 2.2), sharey=True, squeeze=False)
-    mid = np.sqrt(_WBINS[1:] * _WBINS[:-1])
-    for j, l in enumerate(layers):
-        ax = axs[0, j]
-        for i, k in enumerate(labels):
-            names = list(arrays[k]['layers'])
-            if l in names: ax.plot(mid, arrays[k]['counts'][names.index(l)], color=_colour(i), lw=1.2, label=k)
-        ax.set_xscale('log'); ax.set_yscale('symlog'); ax.set_title(l, fontsize=8); ax.tick_params(labelsize=6); ax.set_xlabel('|w|', fontsize=7)
-    axs[0, 0].set_ylabel('weights', fontsize=7)
-    h, l = axs[0, 0].get_legend_handles_labels()
-    fig.legend(h, l, fontsize=6, loc='center right', frameon=False)
-    fig.tight_layout(rect=(0, 0, 0.84, 1))
-    return fig
-
-# %% ../nbs/11_study.ipynb #bb95d88b
-@register_analysis
-class AttributionAnalysis(Analysis):
-    "Explanation metrics of Grad-CAM and saliency against the object masks; the maps of a few test images."
-    name = 'attribution'
-    defaults = dict(n_images=lambda: sized(100, quick=4), methods=('gradcam', 'saliency'), steps=lambda: sized(10, quick=4), n_keep=4,
-                    ig_steps=lambda: sized(32, quick=4))
-    def kept_index(self, ds) -> torch.Tensor:
-        "The test images whose maps are kept: the first `n_keep`, or with n_keep='per_class' the first of every class."
-        k = self.params['n_keep']
-        if k == 'per_class': return torch.stack([torch.nonzero(ds.y == c)[0, 0] for c in ds.y.unique(sorted=True)])
-        if not isinstance(k, int) or k < 1: raise RegxError(f"n_keep is a positive int or 'per_class', got {k!r}")
-        return torch.arange(min(k, len(ds)))
-    def measure(self, run, data):
-        ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
-        x, y = ds.images(slice(0, n)), ds.y[:n]
-        masks = ds.masks[:n] if getattr(ds, 'masks', None) is not None else None
-        keep = self.kept_index(ds)
-        again = bool((keep >= n).any())  # kept images outside the measured ones need maps of their own
-        nums, arrays = {}, {}
-        for me in self.params['methods']:
-            a = attribute(run.model, x, y, me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
-            vals = dict(deletion_auc=deletion_auc(run.model, x, a, y, self.params['steps']), gini=gini(a))
-            if masks is not None: vals.update(pointing_game=pointing_game(a, masks), relevance_mass=relevance_mass(a, masks))
-            nums.update({f'{me}_{k}': v.mean().item() for k, v in vals.items()})
-            if again: a = attribute(run.model, ds.images(keep), ds.y[keep], me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
-            else: a = a[keep]
-            arrays[me] = a[:, 0].numpy().astype(np.float16)
-        return nums, arrays
-    def report(self, st):
-        ms = self.params['methods']
-        rep = st.report.section('Where the models look', f"Explanation metrics on {self.params['n_images']} test images (maps of the true class). "
-            'pointing game and relevance mass: higher = on the object; deletion AUC: lower = the map finds what matters; gini: higher = more concentrated.')
-        cols = [c for c in st.ok_results.columns if any(c.startswith(f'{m}_') for m in ms)]
-        if not cols: rep.text('No attribution numbers.'); return
-        rep.table(mean_std(st.ok_results, ['model', 'reg'], cols))
-        main = {f'{m}_{k}': f"{m} {k.replace('_', ' ')}" for m in ms for k in ('pointing_game', 'relevance_mass', 'deletion_auc')
-                if f'{m}_{k}' in st.ok_results}
-        st.compare(main, 'attribution')
-        ds = st.data.test.dataset; keep = self.kept_index(ds)
-        x, y = ds.images(keep), ds.y[keep]
-        for me in [me for me in ('gradcam', 'integrated_gradients', 'deeplift') if me in ms]:  # (saliency: numbers only)
-            for m, runs in st.seed_runs().items():
-                maps = {lab: torch.from_numpy(kept_arrays(r, self.name)[me].astype(np.float32)) for lab, r in runs.items()}
-                rep.figure(plot_map_grid(x, maps, titles=[ds.vocab[int(c)] for c in y], signed=me in SIGNED), f'{me}_{m}',
-                           f'{m}: {me.replace("_", " ")} of the true class, one colour scale shared by all models (first seed)')
-
-# %% ../nbs/11_study.ipynb #a2bdf84d
-def plot_map_grid(images:torch.Tensor, # (N, C, H, W) in [0, 1]
-                  maps:dict, # {label: (N, H, W) maps}
-                  titles:list|None=None, cell:float=1.05, signed:bool=False) -> plt.Figure:
-    "Rows: images; columns: models; every map on one shared colour scale, drawn over its image."
-    labels = list(maps); v = max(float(m.abs().max()) for m in maps.values()) or 1.
-    n = len(images); ncol = len(labels) + 1
-    fig, axs = plt.subplots(n, ncol, figsize=(min(8.5, cell * ncol), cell * n + 0.35), squeeze=False)
-    for i in range(n):
-        g = images[i].mean(0).numpy()
-        axs[i, 0].imshow(g, cmap='gray', vmin=0, vmax=1)
-        if titles: axs[i, 0].set_ylabel(titles[i], fontsize=6)
-        for j, k in enumerate(labels, 1):
-            axs[i, j].imshow(g, cmap='gray', vmin=0, vmax=1)
-            axs[i, j].imshow(maps[k][i], cmap='RdBu_r' if signed else 'inferno', vmin=-v if signed else 0, vmax=v, alpha=0.7)
-            if i == 0: axs[i, j].set_title(k, fontsize=6)
-    for a in axs.flat: a.set_xticks([]); a.set_yticks([])
-    fig.tight_layout(pad=0.3)
-    return fig
-
-# %% ../nbs/11_study.ipynb #5d11fa49
-@register_analysis
-class AdversarialAnalysis(Analysis):
-    "Accuracy under FGSM for several eps, and under PGD (fixed eps) for several numbers of steps."
-    name = 'adversarial'
-    defaults = dict(eps=(0.02, 0.05, 0.1), pgd_eps=0.05, pgd_alpha=0.0125, pgd_steps=(3, 10), n_images=lambda: sized(200, quick=16))
-    def measure(self, run, data):
-        from regx_nb.adversarial import robust_accuracy
-        ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
-        xy = (ds.images(slice(0, n)), ds.y[:n])
-        p = self.params
-        f = robust_accuracy([run], xy, attack='fgsm', eps=list(p['eps']))
-        g = robust_accuracy([run], xy, attack='pgd', eps=p['pgd_eps'], alpha=p['pgd_alpha'], steps=list(p['pgd_steps']))
-        return {**{f'fgsm_acc@{e:g}': f[np.isclose(f.eps, e)].acc.item() for e in p['eps']},
-                **{f'pgd{s}_acc@{p["pgd_eps"]:g}': g[g.steps == s].acc.item() for s in p['pgd_steps']}}
-    @property
-    def main_metric(self): return f"pgd{max(self.params['pgd_steps'])}_acc@{self.params['pgd_eps']:g}"
-    def report(self, st):
-        from regx_nb.adversarial import plot_robustness
-        p = self.params
-        rep = st.report.section('Robustness', f"White-box untargeted attacks in pixel space on {p['n_images']} test images: FGSM at each eps, "
-                                f"PGD at eps {p['pgd_eps']:g} with step {p['pgd_alpha']:g}.")
-        cols = [f'fgsm_acc@{e:g}' for e in p['eps']] + [f'pgd{s}_acc@{p["pgd_eps"]:g}' for s in p['pgd_steps']]
-        res = st.ok_results
-        rep.table(mean_std(res, ['model', 'reg'], ['test_acc'] + cols))
-        st.compare({f"fgsm_acc@{p['eps'][len(p['eps']) // 2]:g}": f"accuracy under FGSM at eps={p['eps'][len(p['eps']) // 2]:g}",
-                    self.main_metric: f"accuracy under PGD-{max(p['pgd_steps'])} at eps={p['pgd_eps']:g}"}, 'robustness')
-        long = pd.concat([res.assign(eps=0., acc=res.test_acc)] + [res.assign(eps=e, acc=res[f'fgsm_acc@{e:g}']) for e in p['eps']])
-        long = long[long.reg.isin(st.regs_shown())].assign(name=lambda d: d.run, attack='fgsm', steps=1)
-        rep.figure(plot_robustness(long, x='eps', title='FGSM'), 'fgsm', 'accuracy under FGSM against eps: mean over seeds ± std (band), seeds (thin)')
-
-# %% ../nbs/11_study.ipynb #8ede533c
-@register_analysis
-class BoundaryAnalysis(Analysis):
-    "Decision boundaries on random planes through test inputs, and their total variation."
-    name = 'boundary'
-    defaults = dict(n_images=lambda: sized(4, quick=2), span=8., resolution=lambda: sized(25, quick=11))
-    def measure(self, run, data):
-        from regx_nb.adversarial import decision_boundary, total_variation
-        p = self.params; x = data.test.dataset.images(slice(0, p['n_images']))
-        # image i on the random plane of seed i, as `boundary_tv` does; the first map is kept for the figure
-        maps = [decision_boundary(run.model, x[i], plane='random', span=p['span'], resolution=p['resolution'], seed=i).classes for i in range(len(x))]
-        return dict(boundary_tv=float(np.mean([total_variation(m) for m in maps]))), dict(classes=maps[0].numpy().astype(np.int8))
-    def report(self, st):
-        p = self.params
-        rep = st.report.section('Decision boundaries', f"Class maps on random planes (±{p['span']:g} in L2 pixel units) through {p['n_images']} test images; "
-                                'total variation of the one-hot class maps divided by twice the resolution (a straight boundary across the map scores 1; higher = more fragmented).')
-        rep.table(mean_std(st.ok_results, ['model', 'reg'], ['boundary_tv']))
-        st.compare({'boundary_tv': 'decision-boundary total variation'}, 'boundary')
-        for m, runs in st.seed_runs().items():
-            maps = {lab: kept_arrays(r, self.name)['classes'] for lab, r in runs.items()}
-            rep.figure(plot_class_maps(maps, p['span'], st.data.vocab), f'boundaries_{m}',
-                       f'{m}: the class map on the same random plane through the first test image (first seed); one colour per class')
-
-# %% ../nbs/11_study.ipynb #0cf3938d
-def plot_class_maps(maps:dict, # {label: (R, R) class ids}
-                    span:float, vocab:list|None=None, cell:float=1.5, ncols:int=6) -> plt.Figure:
-    "Class maps on a shared colour per class, small multiples (at most `ncols` per row)."
-    from regx_nb.adversarial import total_variation
-    labels = list(maps); ncols = min(ncols, len(labels)); nrows = math.ceil(len(labels) / ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=fit_width(cell * ncols + (1.2 if vocab else 0), cell * nrows + 0.2), squeeze=False)
-    cmap = plt.get_cmap('tab10', 10)
-    for a, k in zip(axs.flat, labels):
-        a.imshow(maps[k], cmap=cmap, vmin=-0.5, vmax=9.5, origin='lower', extent=(-span, span, -span, span), interpolation='nearest')
-        a.plot(0, 0, 'w+', ms=6, mew=1.5); a.set_title(f"{k}\nTV {total_variation(torch.as_tensor(maps[k]).long(), n_classes=10):.2f}", fontsize=6)
-        a.set_xticks([]); a.set_yticks([])
-    for a in axs.flat[len(labels):]: a.axis('off')
-    if vocab:
-        from matplotlib.patches import Patch
-        fig.legend(handles=[Patch(color=cmap(i), label=vocab[i]) for i in range(min(10, len(vocab)))], loc='center right', fontsize=6, frameon=False)
-        fig.tight_layout(rect=(0, 0, 1 - 1.2 / (cell * ncols + 1.2), 1))
-    else: fig.tight_layout()
-    return fig
-
-# %% ../nbs/11_study.ipynb #84d5bba3
-@register_analysis
-class RWCAnalysis(Analysis):
-    "Relative weight change per layer and epoch (from the run's rwc.npz), and clusters of layers by their RWC curves."
-    name = 'rwc'
-    def measure(self, run, data):
-        from regx_nb.rwc import load_rwc
-        try: t = load_rwc(run)
-        except RegxError: return {}
-        last = t.iloc[:, -1].replace([np.inf, -np.inf], np.nan)  # inf: a layer whose weights were all zero
-        return dict(rwc_last=float(last.mean()), rwc_first_layer_share=float(last.iloc[0] / last.sum()) if last.sum() > 0 else None)
-    def report(self, st):
-        from regx_nb.rwc import load_rwc, cluster_layers, clip_outliers, plot_rwc_heatmap
-        rep = st.report.section('Which layers keep learning', 'Relative weight change ‖w_t − w_{t−1}‖₁ / ‖w_{t−1}‖₁ per layer and epoch (RWC callback).')
-        if 'rwc_last' not in st.ok_results or st.ok_results.rwc_last.isna().all(): rep.text('Skipped: no run has an rwc.npz (train with the RWC callback).'); return
-        rep.table(mean_std(st.ok_results, ['model', 'reg'], ['rwc_last', 'rwc_first_layer_share']),
-                  "rwc_last: mean over layers of the last epoch's RWC; rwc_first_layer_share: the first layer's share of it")
-        st.compare({'rwc_last': "last epoch's mean relative weight change"}, 'rwc')
-        for m, runs in st.seed_runs().items():
-            tabs = {lab: load_rwc(r) for lab, r in runs.items()}
-            rep.figure(plot_rwc_heatmap(tabs), f'rwc_{m}', f'{m}: layer × epoch RWC, one colour scale shared by all models (first seed)')
-            rows = []
-            for k, t in tabs.items():
-                if t.shape[1] < 3: continue
-                try: cl = cluster_layers(clip_outliers(t))
-                except RegxError as e: rows.append(dict(model=k, k=0, note=str(e))); continue
-                rows.append(dict(model=k, k=cl.k, **{f'cluster {c}': ', '.join(str(l) for l, lab in zip(t.index, cl.labels) if lab == c) for c in range(cl.k)}))
-            if rows: rep.table(pd.DataFrame(rows).set_index('model'), f'{m}: layers clustered by their RWC curves (K-Means++, K chosen by silhouette), first seed')
-
-# %% ../nbs/11_study.ipynb #b7f9377c
-@register_analysis
-class JacobianNormAnalysis(Analysis):
-    "The exact squared Frobenius norm of the input-output Jacobian, averaged over test images: how fast the logits can change around them."
-    name, defaults = 'jacobian_norm', dict(n_images=lambda: sized(100, quick=8))
-    def measure(self, run, data):
-        x = data.test.dataset.images(slice(0, self.params['n_images'])).to(module_device(run.model))
-        return dict(jacobian_norm2=jacobian_norm2(run.model, x, n_proj=-1, create_graph=False).item())
-    def report(self, st):
-        rep = st.report.section('Flatness around the inputs', f"‖∂z/∂x‖²_F of the logits z, exact, averaged over {self.params['n_images']} test images "
-                                '(lower = a flatter function, smaller changes of the prediction for small changes of the image).')
-        rep.table(mean_std(st.ok_results, ['model', 'reg'], ['jacobian_norm2'], '{:.4g}'))
-        st.compare({'jacobian_norm2': 'squared norm of the input Jacobian'}, 'flatness')
-
-# %% ../nbs/11_study.ipynb #971d8724
-@register_analysis
-class ShortcutAnalysis(Analysis):
-    "Accuracy on scenes whose marker agrees with the class as in training vs. placed at random, and where Grad-CAM puts its mass (marker vs object)."
-    name, on = 'shortcut', 'shortcut'
-    defaults = dict(n_images=lambda: sized(200, quick=16), methods=('gradcam', 'saliency'))
-    METRICS = {'shortcut_drop': 'accuracy lost when the shortcut breaks (shortcut test)',
-               'shortcut_gradcam_marker_mass': 'Grad-CAM mass on the marker (shortcut test)'}
-    def measure(self, run, data):
-        s = run.spec
-        agree = _cached_dls(_params_key(dict(data=s['data'], bs=s['bs'], n_train=s['n_train'], data_kw={**s['data_kw'], 'test_markers': 'agree'}))).test.dataset
-        rand = data.test.dataset; n = min(self.params['n_images'], len(rand))
-        m = run.model; dev = module_device(m)
-        def acc(ds):
-            with torch.no_grad(): return float((m(ds.images(slice(0, len(ds))).to(dev)).argmax(1).cpu() == ds.y).float().mean())
-        out = dict(shortcut_clean_acc=acc(agree), shortcut_random_acc=acc(rand))
-        out['shortcut_drop'] = out['shortcut_clean_acc'] - out['shortcut_random_acc']
-        x, y = rand.images(slice(0, n)), rand.y[:n]
-        for me in self.params['methods']:
-            a = attribute(m, x, y, me)
-            out[f'shortcut_{me}_marker_mass'] = relevance_mass(a, rand.markers[:n]).mean().item()
-            out[f'shortcut_{me}_object_mass'] = relevance_mass(a, rand.masks[:n]).mean().item()
-        return out
-    def report(self, st):
-        rep = st.report.section('The shortcut test', f"The same regularizers trained on scenes whose marker agrees with the class with probability "
-            f"{st.shortcut:g} (training and validation). clean: test scenes drawn the same way; random: test scenes with the marker at random; "
-            "drop = clean − random. Marker and object mass: share of the positive attribution (maps of the true class, random-marker scenes) "
-            "on the marker's 3×3 pixels and on the object.")
-        res = st.ok_results
-        cols = [c for c in res.columns if c.startswith('shortcut_')]
-        if not cols or res[cols].isna().all().all(): rep.text('Skipped: no shortcut runs (run_study(shortcut=None)).'); return
-        rep.table(mean_std(res.dropna(subset=['shortcut_drop']), ['model', 'reg'], cols))
-        c = st.compare(self.METRICS, 'shortcut').reset_index()
-        c = c[(c.metric == 'shortcut_drop') & (c.reg != st.baseline)]
-        less = [r.reg for r in c.itertuples() if r.verdict == 'lower']; more = [r.reg for r in c.itertuples() if r.verdict == 'higher']
-        st.answers['shortcut'] = ("Which regularizers reduce reliance on the shortcut? " +
-            (f"Lower accuracy drop than {st.baseline} (interval excludes 0): {', '.join(less)}. " if less else
-             f"None lowers the accuracy drop clearly: every interval of the difference to {st.baseline} includes 0 or fails the Holm correction. ") +
-            (f"Higher drop (more reliance): {', '.join(more)}." if more else ''))
-        rep.text(st.answers['shortcut'])
-
-# %% ../nbs/11_study.ipynb #efe66997
-def _colour(i:int): return plt.get_cmap('tab10')(i % 10) if i < 10 else plt.get_cmap('tab20b')((i - 10) % 20)
-
-def mean_std(df:pd.DataFrame, by:list, cols:list, fmt:str='{:.3f}', baseline:str='none') -> pd.DataFrame:
-    "A table of 'mean ± std' strings per group (std over seeds; just the mean with one seed), the baseline first."
-    cols = [c for c in cols if c in df.columns]
-    g = df.groupby(by, sort=False)[cols]
-    m, s, n = g.mean(), g.std(), g.size()
-    out = m.apply(lambda col: [('–' if pd.isna(v) else fmt.format(v) + ('' if k == 1 or pd.isna(sd) else ' ± ' + fmt.format(sd)))
-                               for v, sd, k in zip(col, s[col.name], n)])
-    if 'reg' in by:
-        pos = list(by).index('reg')
-        key = lambda i: (i[pos] != baseline,) if isinstance(i, tuple) else (i != baseline,)
-        out = out.loc[sorted(out.index, key=key)]
-    return out
-
-# %% ../nbs/11_study.ipynb #16153ed2
-def load_history_of(runs:list) -> pd.DataFrame:
-    "The per-epoch histories of `runs` in long format (run, model, reg, seed), `reg` being the run's label."
-    frames = [r.history.assign(run=r.name, model=r.spec['model'], reg=reg_label(r.spec['reg']), seed=r.spec['seed']) for r in runs]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-# %% ../nbs/11_study.ipynb #d31333a1
-def plot_forest(cmp:pd.DataFrame, # from `compare_to_baseline` (index model, reg, metric)
-                whats:dict, # {metric: what it is}
-                baseline:str='none', level:float=0.95) -> plt.Figure:
-    "One panel per metric: each regularizer's difference to the baseline with its interval (filled: a verdict; open: no clear difference)."
-    c = cmp.reset_index(); c = c[c.reg != baseline]
-    rows = list(dict.fromkeys(zip(c.model, c.reg))); multi = c.model.nunique() > 1
-    fig, axs = plt.subplots(1, len(whats), figsize=(min(8.5, 2.6 * len(whats) + 1.2), 0.28 * len(rows) + 0.9), sharey=True, squeeze=False)
-    for ax, (met, what) in zip(axs[0], whats.items()):
-        d = c[c.metric == met].set_index(['model', 'reg'])
-        for i, key in enumerate(rows):
-            if key not in d.index: continue
-            r = d.loc[key]; clear = r.verdict in ('higher', 'lower')
-            col = 'C3' if r.verdict == 'lower' else 'C2' if r.verdict == 'higher' else 'C7'
-            if not pd.isna(r.lo): ax.plot([r.lo, r.hi], [i, i], color=col, lw=1.6)
-            ax.plot(r['diff'], i, 'o', color=col, mfc=col if clear else 'white', ms=4.5)
-        ax.axvline(0, color='k', lw=0.8); ax.set_title(what, fontsize=7.5); ax.tick_params(labelsize=6.5); ax.grid(axis='x', alpha=0.3)
-    axs[0, 0].set_yticks(range(len(rows))); axs[0, 0].set_yticklabels([f'{m} · {r}' if multi else r for m, r in rows], fontsize=7)
-    axs[0, 0].invert_yaxis()
-    fig.supxlabel(f'difference to {baseline} (paired by seed, {level:.0%} t-interval)', fontsize=7)
-    fig.tight_layout()
-    return fig
-
 # %% ../nbs/11_study.ipynb #9cd8eb42
-def _mean_ci(v:np.ndarray, level:float=0.95):
-    from scipy import stats
-    v = np.asarray(v, float); v = v[~np.isnan(v)]
-    if len(v) < 2: return (float(v.mean()) if len(v) else np.nan), 0.
-    return float(v.mean()), float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-
 def plot_paths(results:pd.DataFrame, # one row per run with `family`, `value`, `reg`, `seed` and the two metrics
                x:str, y:str, # the two metrics, e.g. 'test_acc' and a robustness column
                xlabel:str|None=None, ylabel:str|None=None, baseline:str='none', ax=None, level:float=0.95) -> plt.Figure:
@@ -670,13 +134,13 @@ def plot_paths(results:pd.DataFrame, # one row per run with `family`, `value`, `
     for i, f in enumerate(fams):
         g = ok[ok.family == f]; pts = []
         for v, h in sorted(g.groupby('value'), key=lambda t: t[0]):
-            (mx, ex), (my, ey) = _mean_ci(h[x], level), _mean_ci(h[y], level)
-            ax.errorbar(mx, my, xerr=ex, yerr=ey, fmt='o', color=_colour(i), ms=4, lw=0.9, capsize=2)
+            (mx, ex), (my, ey) = mean_ci(h[x], level), mean_ci(h[y], level)
+            ax.errorbar(mx, my, xerr=ex, yerr=ey, fmt='o', color=palette(i), ms=4, lw=0.9, capsize=2)
             ax.annotate(f'{v:g}', (mx, my), fontsize=6, xytext=(3, 3), textcoords='offset points'); pts.append((mx, my))
-        ax.plot(*zip(*pts), '-', color=_colour(i), lw=1.2, label=f'{f} ({g.param.iloc[0]})')
+        ax.plot(*zip(*pts), '-', color=palette(i), lw=1.2, label=f'{f} ({g.param.iloc[0]})')
     b = ok[ok.reg == baseline]
     if len(b):
-        (mx, ex), (my, ey) = _mean_ci(b[x], level), _mean_ci(b[y], level)
+        (mx, ex), (my, ey) = mean_ci(b[x], level), mean_ci(b[y], level)
         ax.errorbar(mx, my, xerr=ex, yerr=ey, fmt='*', color='k', ms=9, lw=0.9, capsize=2, label=baseline)
     ax.set_xlabel(xlabel or x, fontsize=8); ax.set_ylabel(ylabel or y, fontsize=8); ax.tick_params(labelsize=7); ax.grid(alpha=0.3)
     ax.legend(fontsize=6.5)
@@ -697,7 +161,7 @@ class Study:
         self.analyses = analyses if analyses is not None else get_analyses()
         self.shortcut, self.patience, self.epochs, self.level = shortcut, patience, epochs, level
         self.report = Report(self.out/'report')
-        self.comparisons, self.answers, self.timings, self.errors = {}, {}, {}, {}
+        self.comparisons, self.answers, self.timings = {}, {}, {}
         self._results = None
     @property
     def runs_ok(self) -> list: return [r for r in self.runs if r.status == 'ok']
@@ -705,15 +169,15 @@ class Study:
         lab = reg_label(run.spec['reg'])
         c = next((c for c in self.configs if c['label'] == lab), None) or dict(label=lab, family=reg_tag(run.spec['reg']), param=None, value=None)
         return dict(reg=lab, family=c['family'], param=c['param'], value=c['value'])
-    def _row(self, run, kept:bool=True) -> dict:
-        s = run.spec
-        row = dict(run=run.name, data=s['data'], model=s['model'], seed=s['seed'], **self._config(run), status=run.status)
-        if row['status'] in ('ok', 'diverged'):
-            row.update({k: v for k, v in run.metrics.items() if k not in ('status', 'finished', 'error', 'weights_sha256', 'epochs', 'device')})
-        if kept and row['status'] == 'ok':
+    def _row(self, run) -> dict:
+        "`run_row` (04), with the grid's path parameter and value, and every number the analyses kept for the run."
+        row = run_row(run)
+        if 'model' not in row: return row  # (a run whose spec cannot be read)
+        row.update(self._config(run))
+        if row['status'] == 'ok':
             for a in self.analyses:
-                k = _kept(run, a.name)
-                if k is not None and a.applies(run) and k.get('key') == a.key(run): row.update(k['numbers'])
+                nums = a.kept_numbers(run) if a.applies(run) else None
+                if nums is not None: row.update(nums)
         return row
     @property
     def results(self) -> pd.DataFrame:
@@ -849,7 +313,7 @@ def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
     st.config = c
     st.timings['training'] = time.perf_counter() - t0
     t0 = time.perf_counter()  # the driver only gathers: every run was measured where it trained; what is missing is measured now
-    need = [r for r in runs if r.status == 'ok' and any(a.applies(r) and (_kept(r, a.name) or {}).get('key') != a.key(r) for a in todo)]
+    need = [r for r in runs if r.status == 'ok' and any(a.applies(r) and a.kept_numbers(r) is None for a in todo)]
     for r in (pbar(need, 'measuring') if progress and need else need): analyse_run(r, todo)
     st.timings['measuring'], st.measured = time.perf_counter() - t0, len(need)  # (the count says what was done: the times are for reading)
     st.report.meta = dict(data=c['data'], models=', '.join(c['models']), regularizers='; '.join(map(str, c['regs'])),
@@ -859,18 +323,11 @@ def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
     return st
 
 # %% ../nbs/11_study.ipynb #1797e264
-def _module_code() -> str:
-    "The source of this module as installed (a new version of the kit redraws the report)."
-    import importlib.util
-    spec = importlib.util.find_spec('regx_nb.study')
-    return Path(spec.origin).read_text(encoding='utf-8') if spec and spec.origin else ''
-
-_CODE_AT_IMPORT = _module_code()  # the code this process runs, even if the file changes while it trains
+_KIT_AT_IMPORT = kit_digest()  # the code this process runs (every module of the kit), even if the files change while it trains
 
 def _report_digest(st:Study) -> str:
-    "What the report is a function of: the results, the analyses' parameters, the study's settings and this module's code."
-    parts = [st.results.to_csv(index=False), repr(st.analyses), repr(getattr(st, 'config', None)), _CODE_AT_IMPORT]
-    return hashlib.sha1('\n'.join(parts).encode()).hexdigest()
+    "What the report is a function of: the results, the analyses' parameters, the study's settings and the kit's code."
+    return spec_hash([st.results.to_csv(index=False), repr(st.analyses), repr(getattr(st, 'config', None)), _KIT_AT_IMPORT], 40)
 
 def write_report(st:Study, progress:bool=True) -> Path:
     "Aggregate the kept numbers into `results.csv` and the report (nothing is trained or measured here; an unchanged report is not redrawn)."
@@ -889,13 +346,8 @@ def write_report(st:Study, progress:bool=True) -> Path:
         return page
     if not st.runs_ok: st.report.section('No finished runs').text('Every run diverged or failed; see runs/*/metrics.json.')
     else:
-        for a in st.analyses:
-            try: a.report(st)
-            except Exception as e:
-                st.errors[a.name] = f'{type(e).__name__}: {e}'
-                st.report.section(f'{a.name} (failed)').text(f'The analysis {a.name!r} failed: {st.errors[a.name]}')
-        try: report_paths(st)
-        except Exception as e: st.errors['paths'] = f'{type(e).__name__}: {e}'
+        for a in st.analyses: a.report(st)  # (an analysis that fails to report is a bug of the kit: its traceback shows it)
+        report_paths(st)
     st.timings['report'] = time.perf_counter() - t0
     done = [r for r in st.runs + st.shortcut_runs if r.status == 'ok']
     st.report.meta['training time'] = f"{sum(r.metrics.get('wall_time', 0.) for r in done) / 60:.1f} min over {len(done)} runs"

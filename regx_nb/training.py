@@ -15,10 +15,9 @@ import torch
 from torch import nn
 import matplotlib.pyplot as plt
 from .core import *
-from .core import _host
-from .data import get_dls
-from .models import MODELS, get_model, n_params, find_weights
-from .regularizers import Regularizer, as_regularizers, reg_tag
+from .data import get_dls, ImageSet
+from .models import MODELS, get_model, n_params, find_weights, model_fingerprint, builder_version
+from .regularizers import Regularizer, as_regularizers, reg_tag, reg_label, order_regs
 from .defaults import SPEC_DEFAULTS
 from fastai.learner import Learner
 from fastai.callback.core import Callback, CancelFitException
@@ -32,11 +31,11 @@ from fastprogress.fastprogress import progress_bar
 from fastai.torch_core import rank_distrib, num_distrib
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'make_learner', 'normalize_spec',
-           'run_id', 'CorruptRunError', 'sha256_file', 'Run', 'job_alive', 'rng_states', 'set_rng_states', 'RunSaver',
-           'topk_accuracy', 'train_run', 'grid', 'resolve_workers', 'run_grid', 'runs_root', 'train_regs',
-           'load_results', 'load_history', 'summarize', 'plot_curves', 'plot_results', 'head_splitter', 'preset_specs',
-           'run_preset']
+__all__ = ['IGNORE_INDEX', 'TASKS', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'Task', 'make_learner',
+           'StepTimer', 'step_cost', 'normalize_spec', 'run_id', 'CorruptRunError', 'sha256_file', 'Run', 'job_alive',
+           'rng_states', 'set_rng_states', 'RunSaver', 'topk_accuracy', 'train_run', 'grid', 'resolve_workers',
+           'run_grid', 'runs_root', 'train_regs', 'run_row', 'load_results', 'load_history', 'summarize', 'plot_curves',
+           'plot_results', 'head_splitter', 'preset_specs', 'run_preset']
 
 # %% ../nbs/04_training.ipynb #b154f8fc
 IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not scored
@@ -119,6 +118,35 @@ class StopOnNonFinite(Callback):
                                    f"step {self.iter} of {self.n_iter} (regularizers: {regs}). Lower the learning rate or the "
                                    f"regularizer's strength; what was saved before this epoch is kept")
 
+# %% ../nbs/04_training.ipynb #2cb13dba
+class Task:
+    "What runs of one kind learn and how a finished one is scored: this one classifies images (the kit's default)."
+    def model_kwargs(self, dls) -> dict:
+        "What a model builder needs to know of the data."
+        return dict(n_in=dls.n_in, n_out=dls.c, size=dls.size[0] if dls.size else None)
+    def learner(self, dls, model, opt_func, lr:float, cbs:list, kw:dict) -> Learner:
+        "A Learner for `model` on `dls` with the callbacks `cbs` (the regularizers and the run's own) and the task's options `kw`."
+        if kw: raise RegxError(f"the task 'classify' takes no task_kw, got {sorted(kw)}")
+        seg = getattr(dls, 'segmentation', False)
+        loss = CrossEntropyLossFlat(axis=1) if seg else CrossEntropyLossFlat()
+        met = functools.partial(accuracy, axis=1) if seg else accuracy
+        return Learner(dls, model, loss_func=loss, opt_func=opt_func, lr=lr, metrics=met, wd=0., cbs=[EpochLog(), *cbs])
+    def start(self, learn:Learner, run, kw:dict):
+        "Anything a run does before its first epoch (not when it resumes)."
+    def evaluate(self, learn:Learner, run) -> dict:
+        "The final numbers of a trained run: loss and accuracy on train, valid and test, top-5 on valid and test, the gap (every rank takes part)."
+        dls = learn.dls
+        tr_loss, tr_acc, _ = _evaluate(learn, dls.train.new(shuffle=False, drop_last=False))
+        va_loss, va_acc, va_top5 = _evaluate(learn, dls.valid)
+        te_loss, te_acc, te_top5 = _evaluate(learn, dls.test)
+        return dict(train_loss=tr_loss, train_acc=tr_acc, valid_loss=va_loss, valid_acc=va_acc, test_loss=te_loss, test_acc=te_acc,
+                    valid_top5=va_top5, test_top5=te_top5, gap=tr_acc - va_acc)
+
+TASKS = Registry('task')
+TASKS.register('classify')(Task)
+TASKS.lazy('vae', 'regx_nb.vae')                    # autoencoders (07)
+TASKS.lazy('segment', 'regx_nb.segmentation')       # segmenters (08)
+
 # %% ../nbs/04_training.ipynb #f9f269cf
 _OPTS = {'adam': Adam, 'sgd': SGD}
 
@@ -135,29 +163,63 @@ def make_learner(data='fashion_mnist_sample', # a dataset name or fastai DataLoa
                  n_train:int|None=None, # shrink the training set (see `get_dls`)
                  data_kw:dict|None=None, # more options for `get_dls`
                  model_kw:dict|None=None, # more options for `get_model`
+                 task:str='classify', # what the model learns: a name from `TASKS`
+                 task_kw:dict|None=None, # the task's options (e.g. `denoise` for 'vae')
                 ) -> Learner:
     "A fastai `Learner` for `model` on `data` with the regularizers `reg`, and no other regularization."
     seed_everything(seed)
     dls = get_dls(data, bs=bs, n_train=n_train, seed=seed, device=device, **(data_kw or {})) if isinstance(data, str) else data
     regs = as_regularizers(reg)
+    t = TASKS[task]()
     variant = {k: v for r in regs for k, v in r.model_kwargs.items()}
-    if isinstance(model, str):
-        model = get_model(model, n_in=dls.n_in, n_out=dls.c, size=dls.size[0] if dls.size else None, stats=dls.stats, **{**(model_kw or {}), **variant})
+    built = None
+    if isinstance(model, str):  # (what `Run` records, to build the same model again: name, options and the builder's fingerprint)
+        kw = {**t.model_kwargs(dls), **(model_kw or {}), **variant}
+        built, model = dict(name=model, kwargs=kw), get_model(model, stats=dls.stats, **kw)
+        built['fingerprint'], built['version'] = model_fingerprint(model, built['name']), builder_version(built['name'])
     elif not isinstance(model, nn.Module): raise RegxError(f"model must be a name or an nn.Module, got {type(model).__name__}")
     if opt not in _OPTS: raise RegxError(f"opt must be one of {list(_OPTS)}, got {opt!r}")
     opt_func = _OPTS[opt] if opt == 'adam' else (lambda ps, lr: SGD(ps, lr, mom=0.9))
-    seg = getattr(dls, 'segmentation', False)
-    loss = CrossEntropyLossFlat(axis=1) if seg else CrossEntropyLossFlat()
-    from functools import partial
-    met = partial(accuracy, axis=1) if seg else accuracy
-    learn = Learner(dls, model.to(dls.device), loss_func=loss, opt_func=opt_func, lr=lr, metrics=met, wd=0.,
-                    cbs=[*regs, EpochLog(), StopOnNonFinite(), *(cbs or [])])
-    learn.regs = regs
+    learn = t.learner(dls, model.to(dls.device), opt_func, lr, [*regs, StopOnNonFinite(), *(cbs or [])], dict(task_kw or {}))
+    learn.regs, learn.built, learn.task = regs, built, t
     if mixed_precision or (mixed_precision is None and dls.device.type == 'cuda'): learn.to_fp16()
     return learn
 
+# %% ../nbs/04_training.ipynb #c42eb93c
+class StepTimer(Callback):
+    "Wall time of each training step as a user lives it: from one batch to the next (drawing the batch, forward, penalty, backward, optimizer step, callbacks)."
+    order = 100
+    def before_fit(self): self.times = []
+    def before_train(self): self.t0 = None  # (the step that ends an epoch would include validation: not counted)
+    def before_batch(self):
+        if not self.training: return
+        if self.dls.device.type == 'cuda': torch.cuda.synchronize()
+        t = time.perf_counter()
+        if self.t0 is not None: self.times.append(t - self.t0)
+        self.t0 = t
+
+# %% ../nbs/04_training.ipynb #a0670afe
+def step_cost(regs:list, # regularizer specs, e.g. ['none', 'l2', 'jacobian', 'jacobian:mode=forward']
+              model:str='simple_cnn', bs:int=256, n_steps:int=100, warmup:int=5, repeats:int=1, seed:int=0,
+              data:str='fashion_mnist_sample', device=None) -> pd.DataFrame:
+    "Median time of a whole training step through `make_learner` for each regularizer, and its ratio to 'none' (runs interleaved)."
+    dls = get_dls(data, bs=bs, n_train=bs * (n_steps + warmup + 1), seed=seed, device=device)
+    v = dls.valid.dataset
+    dls.loaders[1] = dls.valid.new(ImageSet(v.x[:2], v.y[:2], v.vocab))  # validation is not timed: keep it tiny
+    epochs = math.ceil((n_steps + warmup + 1) / len(dls.train))
+    specs = ['none'] + [r for r in regs if r != 'none']
+    times = {reg_label(r): [] for r in specs}
+    for _ in range(repeats):
+        for r in specs:  # interleaved, so that drifts of the machine hit every regularizer alike
+            timer = StepTimer()
+            learn = make_learner(dls, model, reg=r, lr=1e-3, seed=seed, cbs=[timer])
+            with learn.no_bar(), learn.no_logging(): learn.fit(epochs, 1e-3)
+            times[reg_label(r)].append(float(np.median(timer.times[warmup:warmup + n_steps])))
+    base = np.median(times['none'])
+    return pd.DataFrame([dict(reg=k, ms_per_step=1e3 * np.median(v), ratio=np.median(v) / base) for k, v in times.items()]).set_index('reg')
+
 # %% ../nbs/04_training.ipynb #44f7e6ed
-_LATER_KEYS = dict(refit=False, freeze_epochs=0)  # added later: left out of a run's hash at these values, so older runs keep their folders
+_LATER_KEYS = dict(refit=False, freeze_epochs=0, task='classify', task_kw={})  # added later: left out of a run's hash at these values, so older runs keep their folders
 
 def normalize_spec(spec:dict|None=None, **kw) -> dict:
     "A complete spec: defaults filled in, regularizers as a list of dicts with all their parameters."
@@ -176,6 +238,8 @@ def normalize_spec(spec:dict|None=None, **kw) -> dict:
         raise RegxError("refit trains on the valid images too, so patience (which watches the valid loss) cannot choose the epoch: give epochs and patience=None")
     if fe and not (s['model_kw'] or {}).get('pretrained'):
         raise RegxError("freeze_epochs fine-tunes a pretrained model (body frozen, then unfrozen): give model_kw={'pretrained': True}, or freeze_epochs=0")
+    TASKS[s['task']]  # (an unknown task, or one that is not a name, is an error listing the known ones)
+    if not isinstance(s['task_kw'], dict): raise RegxError(f"task_kw must be a dict of the task's options, got {s['task_kw']!r}")
     s.pop('model_config', None)
     return {k: s[k] for k in SPEC_DEFAULTS}
 
@@ -184,7 +248,7 @@ def run_id(spec:dict) -> str:
     "The folder name of a spec: model, regularizers, seed and a hash of everything."
     s = normalize_spec(spec)
     s = {k: v for k, v in s.items() if not (k in _LATER_KEYS and v == _LATER_KEYS[k])}
-    h = hashlib.sha1(json.dumps(s, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    h = spec_hash(s)
     return f"{s['model']}-{reg_tag(s['reg'])}-s{s['seed']}-{h}"
 
 # %% ../nbs/04_training.ipynb #ad3ac807
@@ -198,6 +262,25 @@ def sha256_file(path:str|Path) -> str:
     with open(path, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
+
+# %% ../nbs/04_training.ipynb #e54ce59f
+_UNREADABLE = (OSError, EOFError, ValueError, RuntimeError, pickle.UnpicklingError)  # what torch.load raises for a damaged file
+_FINGERPRINTS = Cache('fingerprints of what the registered builders make today', maxsize=256)
+
+def _rebuild(cfg:dict) -> nn.Module:
+    "A model built as `model_config.json` recorded it (without pretrained weights: a run's own weights load next)."
+    if 'kwargs' not in cfg: raise RegxError(f"model_config.json holds no builder options (written by an older kit): {sorted(cfg)}")
+    return get_model(cfg['name'], **{k: v for k, v in cfg['kwargs'].items() if k != 'pretrained'})
+
+def _stale(cfg:dict) -> str|None:
+    "Why a run's model was built by other code than its builder's today ('model_config.json: ...'), or None."
+    if 'fingerprint' not in cfg: return 'model_config.json: no model fingerprint (trained by an older version of the kit, whose model code is unknown)'
+    name = cfg['name']
+    if name not in MODELS: raise RegxError(f"the run's model {name!r} is not registered in this process: register its builder (MODELS.register) before reading its runs")
+    now = _FINGERPRINTS.get((name, id(MODELS[name]), spec_hash(cfg['kwargs'])), lambda: model_fingerprint(_rebuild(cfg), name))
+    if now == cfg['fingerprint']: return None
+    return (f"model_config.json: {name} is built by other code now (builder version {builder_version(name)}, fingerprint {now}; "
+            f"the run was built by version {cfg.get('version')}, fingerprint {cfg['fingerprint']})")
 
 # %% ../nbs/04_training.ipynb #0532efa3
 class Run:
@@ -255,8 +338,8 @@ class Run:
                 with contextlib.suppress(OSError): save_json(stamp, self.path/'.verified')
         if (self.path/'history.csv').is_file():
             try: pd.read_csv(self.path/'history.csv')
-            except Exception as e: return f"history.csv: unreadable ({type(e).__name__})"
-        return None
+            except (OSError, ValueError) as e: return f"history.csv: unreadable ({type(e).__name__})"
+        return _stale(self._json('model_config.json'))
     def verify(self) -> 'Run':
         "Raise a `CorruptRunError` naming the run and the file if a finished run's files do not parse or verify."
         p = self.problem()
@@ -269,13 +352,8 @@ class Run:
         return 'corrupt' if self.problem() else self.metrics['status']
     def quarantine(self, reason:str) -> Path:
         "Move the run's files aside into `corrupt-<UTC time>/` (never deleted) with a note of `reason`; return that folder."
-        dest = self.path/f"corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-        while dest.exists(): dest = dest.with_name(dest.name + '_')
-        dest.mkdir()
-        for f in list(self.path.iterdir()):
-            if f.name == '.lock' or f.name.startswith('corrupt-') or f.name.endswith('.part'): continue
-            os.replace(f, dest/f.name)
-        (dest/'REASON.txt').write_text(reason + '\n', encoding='utf-8')
+        keep = lambda f: f.name == '.lock' or f.name.startswith('corrupt-') or f.name.endswith('.part')
+        dest = set_aside(self.path, [f.name for f in self.path.iterdir() if not keep(f)], reason, quiet=True)
         self._model = self._checked = None
         return dest
     @property
@@ -300,14 +378,12 @@ class Run:
         p = self.path/'history.csv'
         if not p.is_file(): return pd.DataFrame()
         try: return pd.read_csv(p)
-        except Exception as e: raise CorruptRunError(f"run {self.name} is corrupt: history.csv is unreadable ({e})") from e
+        except (OSError, ValueError) as e: raise CorruptRunError(f"run {self.name} is corrupt: history.csv is unreadable ({e})") from e
     @property
     def name(self) -> str: return self.path.name
     def build_model(self) -> nn.Module:
-        "The model of this run with fresh weights."
-        cfg = dict(self._json('model_config.json'))
-        name = cfg.pop('name'); takes = inspect.signature(MODELS[name]).parameters
-        return get_model(name, **{k: v for k, v in cfg.items() if k in takes and k != 'pretrained'})  # (the run's weights load next)
+        "The model of this run with fresh weights, built as the run recorded (`model_config.json`: the builder's name and options)."
+        return _rebuild(self._json('model_config.json'))
     @property
     def model(self) -> nn.Module:
         "The trained model of a finished run, its weights verified against their checksum, in eval mode, on `default_device(self.device)`."
@@ -320,10 +396,13 @@ class Run:
             if not (self.path/'model.pth').is_file(): raise RegxError(f"run {self.name} diverged before its first epoch ended: it has no weights")
             m = self.build_model()
             try: sd = torch.load(self.path/'model.pth', map_location='cpu', weights_only=True)
-            except Exception as e: raise CorruptRunError(f"run {self.name} is corrupt: model.pth cannot be read ({e})") from e
+            except _UNREADABLE as e: raise CorruptRunError(f"run {self.name} is corrupt: model.pth cannot be read ({e})") from e
             m.load_state_dict(sd)
             self._model = m.eval().to(default_device(self.device))
         return self._model
+    def free(self):
+        "Drop the loaded model (the next `model` loads it again): one model in memory at a time when measuring many runs."
+        self._model = None
     def dls(self, **kw):
         "The run's DataLoaders (same data, split and seed); `kw` overrides `get_dls` arguments."
         s = self.spec
@@ -331,7 +410,7 @@ class Run:
     def learner(self, dls=None) -> Learner:
         "A Learner around the trained model (for predictions and validation)."
         s = self.spec
-        return make_learner(dls or self.dls(), self.model, reg=s['reg'], lr=s['lr'], seed=s['seed'], opt=s['opt'])
+        return make_learner(dls or self.dls(), self.model, reg=s['reg'], lr=s['lr'], seed=s['seed'], opt=s['opt'], task=s['task'], task_kw=s['task_kw'])
     def __repr__(self):
         st = self.status
         m = self.metrics if st in ('ok', 'diverged') else {}
@@ -343,7 +422,7 @@ def job_alive(info:dict) -> bool:
     "Whether a submitted job (`job.json`: job_id, cluster, host) is still queued or running."
     jid, cluster = str(info.get('job_id', '')), info.get('cluster')
     if not jid: return False
-    if cluster in ('local', 'debug'): return info.get('host') == _host() and jid.isdigit() and pid_alive(int(jid))
+    if cluster in ('local', 'debug'): return info.get('host') == host_name() and jid.isdigit() and pid_alive(int(jid))
     try: out = subprocess.run(['squeue', '-h', '-j', jid, '-o', '%T'], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):  # no SLURM tools here: trust a recent submission
         return time.time() - float(info.get('submitted', 0)) < lock_stale_after()
@@ -427,10 +506,8 @@ def _load_checkpoint(run:Run, device) -> dict|None:
         if not isinstance(ck, dict) or ck.get('run') != run.name or not {'epoch', 'model', 'opt', 'rng', 'history'} <= set(ck):
             raise ValueError('not a checkpoint of this run')
         return ck
-    except Exception as e:
-        aside = run.path/f"corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
-        aside.mkdir(exist_ok=True); os.replace(p, aside/'checkpoint.pth')
-        print(f"run {run.name}: checkpoint.pth is damaged ({type(e).__name__}); moved it to {aside.name}/ and starting over", file=sys.stderr)
+    except (*_UNREADABLE, KeyError) as e:
+        set_aside(run.path, ['checkpoint.pth'], f"checkpoint.pth is damaged ({type(e).__name__})", 'starting over', label=f'run {run.name}')
         return None
 
 def _evaluate(learn, dl, k:int=5) -> tuple:
@@ -523,12 +600,15 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
     t0 = time.perf_counter()
     learn = make_learner(spec['data'], spec['model'], spec['reg'], lr=spec['lr'], bs=spec['bs'], seed=spec['seed'],
                          opt=spec['opt'], n_train=spec['n_train'], data_kw=_data_kw(spec), model_kw=spec['model_kw'],
-                         device=device, cbs=[RunSaver(run, lock), *([UntilPlateau(spec['patience'])] if spec['patience'] else []), *(cbs or [])])
+                         task=spec['task'], task_kw=spec['task_kw'], device=device, cbs=[RunSaver(run, lock), *([UntilPlateau(spec['patience'])] if spec['patience'] else []), *(cbs or [])])
     if spec['freeze_epochs']: learn.splitter = head_splitter  # two parameter groups: body and head
     rank, world = rank_distrib(), num_distrib()
-    if rank == 0: save_json(learn.model.config, run.path/'model_config.json')
+    if rank == 0:
+        if learn.built is None: raise RegxError("a run's model is given by name (spec['model']), so that the run can build it again")
+        save_json(learn.built, run.path/'model_config.json')
     ck = _load_checkpoint(run, learn.dls.device)
     start = 0
+    if ck is None: learn.task.start(learn, run, spec['task_kw'])
     if ck is not None:  # resume: the state after the last completed epoch
         learn.model.load_state_dict(ck['model'])
         learn.create_opt(); learn.opt.load_state_dict(ck['opt'])
@@ -548,17 +628,14 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
         raise
     finally:
         learn.remove_cbs([c for c in learn.cbs if isinstance(c, _Resume)])
-    dls = learn.dls  # (every rank evaluates: fastai gathers predictions across processes, so all must take part)
-    tr_loss, tr_acc, _ = _evaluate(learn, dls.train.new(shuffle=False, drop_last=False))
-    va_loss, va_acc, va_top5 = _evaluate(learn, dls.valid)
-    te_loss, te_acc, te_top5 = _evaluate(learn, dls.test)
+    dls = learn.dls
+    final = learn.task.evaluate(learn, run)  # (every rank evaluates: fastai gathers predictions across processes, so all must take part)
     if rank != 0: return run
     hist = pd.DataFrame(learn.epoch_log.rows)
     with atomic_write(run.path/'history.csv', 'w') as f: hist.to_csv(f, index=False)  # (a run stopped at its plateau skips the last save)
     conv = convergence(hist, spec['patience'] or 3)
     save_torch(unwrap(learn.model).state_dict(), run.path/'model.pth')
-    save_json(dict(status='ok', train_loss=tr_loss, train_acc=tr_acc, valid_loss=va_loss, valid_acc=va_acc,
-                   test_loss=te_loss, test_acc=te_acc, valid_top5=va_top5, test_top5=te_top5, gap=tr_acc - va_acc, wall_time=float(hist['time'].sum()),
+    save_json(dict(status='ok', **final, wall_time=float(hist['time'].sum()),
                    time_per_epoch=float(hist['time'].mean()), epochs=spec['epochs'] + spec['freeze_epochs'], epochs_trained=len(hist), **conv,
                    refit=spec['refit'],
                    resumed_from=start, n_params=n_params(learn.model), device=str(dls.device), processes=max(1, world),
@@ -589,10 +666,11 @@ def _submit(todo, root, cluster, slurm, cbs, progress, after_run=None):
                              or k.startswith('slurm_') else f'slurm_{k}'): v for k, v in params.items()})
     jobs = ex.map_array(_installed_job(), todo, [str(root)] * len(todo), [cbs] * len(todo), ['skip'] * len(todo), [after_run] * len(todo))
     for s, j in zip(todo, jobs):  # at once, so that a rerun during queued jobs waits for them instead of submitting again
-        save_json(dict(job_id=str(j.job_id), cluster=ex.cluster, host=_host(), submitted=time.time()), root/run_id(s)/'job.json')
+        save_json(dict(job_id=str(j.job_id), cluster=ex.cluster, host=host_name(), submitted=time.time()), root/run_id(s)/'job.json')
+    from submitit.core.utils import FailedJobError, UncompletedJobError
     for j in (progress_bar(jobs) if progress and jobs else jobs):
         try: j.result()
-        except Exception as e: print(f"job {j.job_id} failed: {e}", file=sys.stderr)
+        except (FailedJobError, UncompletedJobError) as e: print(f"job {j.job_id} failed: {e}", file=sys.stderr)  # (its run stays unfinished and is reported)
 
 def _installed_job():
     "`_grid_job` as the installed module has it, so that worker processes and jobs unpickle it by reference (not from a notebook's namespace)."
@@ -609,7 +687,7 @@ def _sendable(obj) -> str|None:
     "None when `obj` can be sent to another process, else why not."
     p = _MainRefs(io.BytesIO())
     try: p.dump(obj)
-    except Exception as e: return f"it cannot be pickled ({type(e).__name__}: {e})"
+    except (pickle.PicklingError, TypeError, AttributeError) as e: return f"it cannot be pickled ({type(e).__name__}: {e})"
     return f"it refers to {', '.join(sorted(set(p.main)))} of __main__" if p.main else None
 
 def resolve_workers(workers, # an int >= 1, or 'auto'
@@ -718,37 +796,48 @@ def train_regs(regs:list, # regularizer specs, e.g. ['none', 'l1', 'l2:lam=1e-3'
                progress:bool=True,
                cbs:list|None=None, # callback factories for runs that still have to be trained (see `run_grid`)
                **spec) -> dict:
-    "Train (or find) one run per regularizer and return {reg_tag: Run}."
+    "Train (or find) one run per regularizer and return {label: Run} (labels as `reg_label`: two strengths are two entries)."
     epochs = epochs or sized(10, quick=1)
     n_train = n_train if n_train is not None else sized(None, quick=256)
     specs = [normalize_spec(dict(model=model, data=data, reg=r, seed=seed, epochs=epochs, n_train=n_train, **spec)) for r in regs]
     runs = run_grid(specs, root or runs_root('lessons'), progress=progress, cbs=cbs)
-    return {reg_tag(s['reg']): r for s, r in zip(specs, runs)}
+    out = {reg_label(s['reg']): r for s, r in zip(specs, runs)}
+    if len(out) < len(specs): raise RegxError(f"regs name the same run twice: {[reg_label(s['reg']) for s in specs]}")
+    return out
 
 # %% ../nbs/04_training.ipynb #cb971eaf
-def load_results(root:str|Path) -> pd.DataFrame:
-    "One row per run folder under `root`: the spec's main fields and the final metrics (status 'corrupt' for runs whose files do not verify)."
-    rows = []
-    for p in sorted(Path(root).glob('*/spec.json')):
-        r = Run(p.parent)
-        try: s = r.spec
-        except CorruptRunError as e: rows.append(dict(run=r.name, status='corrupt', problem=str(e))); continue
-        st, prob = r.status, r.problem()
-        m = r.metrics if st in ('ok', 'diverged') else {'status': st, **({'problem': prob} if prob else {})}
-        rows.append(dict(run=r.name, data=s['data'], model=s['model'], reg=reg_tag(s['reg']), seed=s['seed'],
-                         epochs=s['epochs'], lr=s['lr'], **{k: v for k, v in m.items() if k not in ('epochs', 'finished', 'error', 'weights_sha256')}))
-    return pd.DataFrame(rows)
+def run_row(run:Run, # a run (finished or not)
+           ) -> dict:
+    "A run as one row of a results table: name, data, model, `reg` (its label), `family`, seed, status, and the final metrics."
+    try: s = run.spec
+    except (CorruptRunError, FileNotFoundError) as e: return dict(run=run.name, status='corrupt', problem=str(e))
+    st, prob = run.status, run.problem()
+    row = dict(run=run.name, data=s['data'], model=s['model'], reg=reg_label(s['reg']), family=reg_tag(s['reg']), seed=s['seed'],
+               epochs=s['epochs'], lr=s['lr'], status=st)
+    if st in ('ok', 'diverged'): row.update({k: v for k, v in run.metrics.items() if k not in ('status', 'epochs', 'finished', 'error', 'weights_sha256')})
+    elif prob: row['problem'] = prob
+    return row
+
+def _runs(where) -> list:
+    "The runs of a folder of run folders, or a list of runs as given."
+    if isinstance(where, (str, Path)): return [Run(p.parent) for p in sorted(Path(where).glob('*/spec.json'))]
+    return list(where)
+
+def load_results(runs, # a folder of run folders (`run_grid`'s root), or a list of `Run`s
+                ) -> pd.DataFrame:
+    "One row per run (`run_row`): the spec's main fields and the final metrics (status 'corrupt' for runs whose files do not verify)."
+    return pd.DataFrame([run_row(r) for r in _runs(runs)])
 
 # %% ../nbs/04_training.ipynb #d49bff39
-def load_history(root:str|Path) -> pd.DataFrame:
-    "The per-epoch history of every run under `root`, in long format with model, reg and seed (unreadable files are skipped with a warning)."
+def load_history(runs, # a folder of run folders, or a list of `Run`s
+                ) -> pd.DataFrame:
+    "The per-epoch history of every run, in long format with run, model, reg (the label), family and seed; damaged runs are named and left out."
     frames = []
-    for p in sorted(Path(root).glob('*/history.csv')):
-        try: s = load_json(p.parent/'spec.json'); h = pd.read_csv(p)
-        except Exception as e:
-            warnings.warn(f"run {p.parent.name}: skipped, its {'history.csv' if isinstance(e, pd.errors.ParserError) else 'files'} cannot be read ({type(e).__name__})")
-            continue
-        frames.append(h.assign(run=p.parent.name, model=s['model'], reg=reg_tag(s['reg']), seed=s['seed']))
+    for r in _runs(runs):
+        try: s, h = r.spec, r.history
+        except (CorruptRunError, FileNotFoundError) as e:
+            print(f"run {r.name}: left out of the history ({e}); run_grid trains it again", file=sys.stderr); continue
+        if len(h): frames.append(h.assign(run=r.name, model=s['model'], reg=reg_label(s['reg']), family=reg_tag(s['reg']), seed=s['seed']))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 # %% ../nbs/04_training.ipynb #8873a717
@@ -761,14 +850,12 @@ def summarize(results:pd.DataFrame, by=('model', 'reg'), metrics=('test_acc', 'v
     return out
 
 # %% ../nbs/04_training.ipynb #2bec258f
-def _order(values, first='none'): return sorted(set(values), key=lambda v: (v != first, v))
-
 def plot_curves(history:pd.DataFrame, # from `load_history`
                 metric:str='loss', # 'loss' or 'acc'
                 models:list|None=None, regs:list|None=None,
                ) -> plt.Figure:
     "Train (solid) and valid (dashed) curves, one panel per model × regularizer, on shared axes; thin lines are seeds."
-    models = models or _order(history.model); regs = regs or _order(history.reg)
+    models = models or order_regs(history.model); regs = regs or order_regs(history.reg)
     wrap = len(models) == 1 and len(regs) > 5  # one model: the regularizers wrap into rows of 5 panels
     nr, nc = (-(-len(regs) // 5), 5) if wrap else (len(models), len(regs))
     fig, axs = plt.subplots(nr, nc, figsize=fit_width(1.7 * nc + 0.6, 1.6 * nr + 0.5), sharex=True, sharey=True, squeeze=False)
@@ -796,7 +883,7 @@ def plot_results(results:pd.DataFrame, # from `load_results`
                 ) -> plt.Figure:
     "Bars of each metric per regularizer (grouped by model): mean over seeds, error bars = std, dots = seeds."
     ok = results[results.status == 'ok']
-    models, regs = _order(ok.model), _order(ok.reg)
+    models, regs = order_regs(ok.model), order_regs(ok.reg)
     fig, axs = plt.subplots(1, len(metrics), figsize=fit_width(4.2 * len(metrics), 3.2))
     w = 0.8 / len(models)
     for ax, met in zip(np.atleast_1d(axs), metrics):

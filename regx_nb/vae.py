@@ -24,16 +24,19 @@ from fastai.callback.core import Callback
 from fastai.optimizer import Adam
 import fastai.callback.schedule  # fit_one_cycle
 import fastai.callback.progress  # no_bar
-from .data import get_dls, show_rows
-from .attribution import AreaTarget, attribute
-from .training import runs_root
+from .data import DATASETS, get_dls, show_rows
+from .models import MODELS
+from .attribution import AreaTarget, attribute, check_model
+from .features import Embedding
+from .training import Task, TASKS, Run, train_run, runs_root
 
 # %% auto #0
 __all__ = ['RECON', 'KINDS', 'VAE_MODELS', 'plot_rows', 'AREA_METHODS', 'kl_divergence', 'recon_loss', 'vae_loss', 'VAE', 'CVAE',
            'corrupt', 'ReconLoss', 'VAEBatch', 'KLTerm', 'TermLog', 'feature_matching_loss', 'disc_loss', 'gen_loss',
-           'Discriminator', 'VAEGAN', 'GANStep', 'train_vae', 'reconstruct', 'encode', 'sharpness', 'vae_metrics',
-           'metrics_table', 'interpolate', 'decode', 'class_means', 'half_mask', 'impute', 'draw_classes', 'box_mask',
-           'inside_share', 'area_attribution', 'IdentityAE', 'area_table', 'plot_area', 'latent_embedding']
+           'Discriminator', 'VAEGAN', 'GANStep', 'vae_model', 'cvae_model', 'vaegan_model', 'VAETask', 'train_vae',
+           'reconstruct', 'encode', 'sharpness', 'vae_metrics', 'metrics_table', 'interpolate', 'decode', 'class_means',
+           'half_mask', 'impute', 'draw_classes', 'box_mask', 'inside_share', 'area_attribution', 'IdentityAE',
+           'area_table', 'plot_area', 'latent_embedding']
 
 # %% ../nbs/07_vae.ipynb #5769b1b0
 def _check_pair(a, b, what):
@@ -228,11 +231,12 @@ class KLTerm(Callback):
 
 # %% ../nbs/07_vae.ipynb #798c9577
 class TermLog(Callback):
-    "Per-epoch means of every loss term (recon, kl, and the GAN terms) for training and validation."
-    order = 60
-    def __init__(self): self.rows = []
-    def before_fit(self): self.rows = []
-    def before_epoch(self): self.acc, self.t0 = {}, time.perf_counter()
+    "Per-epoch means of every loss term (recon, kl, and the GAN terms) for training and validation: a VAE run's epoch log."
+    order, name = 60, 'epoch_log'  # (what the runs' callbacks read: `learn.epoch_log`)
+    def __init__(self): self.rows, self.logged, self.offset = [], False, 0
+    def before_train(self):  # a new fit (not `validate`); a resumed one keeps the rows it was given
+        if self.epoch == 0 and not self.offset: self.rows = []
+    def before_epoch(self): self.acc, self.t0, self.logged = {}, time.perf_counter(), False
     def after_batch(self):
         ph, n = ('train' if self.training else 'valid'), len(self.yb[0])
         terms = {'loss': self.learn.loss, 'recon': self.learn.loss_func.last, **getattr(self.learn, 'terms', {})}
@@ -242,10 +246,10 @@ class TermLog(Callback):
             if v is not None: a[k] = a.get(k, 0.) + float(v) * n
     def after_epoch(self):
         if 'train' not in self.acc: return
-        row = dict(epoch=self.epoch)
+        row = dict(epoch=self.offset + self.epoch)
         for ph, a in self.acc.items(): row.update({f'{ph}_{k}': v / a['n'] for k, v in a.items() if k != 'n'})
         row['time'] = time.perf_counter() - self.t0
-        self.rows.append(row)
+        self.rows.append(row); self.logged = True
 
 # %% ../nbs/07_vae.ipynb #a9fa313a
 def feature_matching_loss(f_fake:torch.Tensor, # discriminator features of the reconstructions
@@ -323,7 +327,13 @@ class GANStep(Callback):
         self.lr, self.smooth, self.d_floor, self.opt_d, self.skipped, self.steps = lr, smooth, d_floor, None, 0, 0
     def before_fit(self):
         if not isinstance(self.learn.model, VAEGAN): raise RegxError(f"GANStep needs a VAEGAN model, got {type(self.learn.model).__name__}")
-        if self.opt_d is None: self.opt_d = torch.optim.Adam(self.learn.model.disc.parameters(), lr=self.lr, betas=(0.5, 0.999))
+        if self.opt_d is None:
+            self.opt_d = torch.optim.Adam(self.learn.model.disc.parameters(), lr=self.lr, betas=(0.5, 0.999))
+            if getattr(self, '_pending', None): self.opt_d.load_state_dict(self._pending); self._pending = None
+    def checkpoint_state(self):  # (a run's checkpoint keeps the discriminator's optimizer and counts: a killed run resumes exactly)
+        return dict(opt_d=self.opt_d.state_dict() if self.opt_d is not None else None, skipped=self.skipped, steps=self.steps)
+    def restore_state(self, st):
+        self.skipped, self.steps, self._pending = st['skipped'], st['steps'], st['opt_d']
     def after_loss(self):
         m, x = self.learn.model, self.yb[0]
         xhat, mu, logvar = self.pred
@@ -351,18 +361,42 @@ class GANStep(Callback):
 # %% ../nbs/07_vae.ipynb #e46db289
 VAE_MODELS = ('vae', 'cvae', 'vaegan')
 
-def _build(model, cfg):
-    if model == 'vaegan': return VAEGAN(**cfg)
-    return VAE(**cfg)
+@MODELS.register('vae', replace=True, task='vae')
+def vae_model(n_in:int=1, n_out:int=10, size:int=28, kind:str='conv', recon:str='bce', z:int=16, beta:float=1., width:int=32):
+    "A `VAE` built by name (for runs): linear or conv, trained with an MSE or BCE reconstruction (n_out is not used)."
+    return VAE(kind, recon, z, beta, n_in, size, width)
 
-def _learner(dls, m, denoise, corruption, lr, gan_kw):
-    vg = isinstance(m, VAEGAN)
-    cbs = [VAEBatch(denoise, corruption, m.conditional), KLTerm(m.beta), TermLog()]
-    if vg: cbs.append(GANStep(**(gan_kw or {})))
-    learn = Learner(dls, m.to(dls.device), loss_func=ReconLoss(m.recon, m.pixel if vg else 1.), opt_func=Adam, lr=lr, wd=0., cbs=cbs,
-                    splitter=(lambda mm: [list(mm.vae.parameters())]) if vg else (lambda mm: [list(mm.parameters())]))
-    return learn
+@MODELS.register('cvae', replace=True, task='vae')
+def cvae_model(n_in:int=1, n_out:int=10, size:int=28, kind:str='conv', recon:str='bce', z:int=16, beta:float=1., width:int=32):
+    "A `CVAE` conditioned on the n_out classes, built by name (for runs)."
+    return CVAE(n_classes=n_out, kind=kind, recon=recon, z=z, beta=beta, n_in=n_in, size=size, width=width)
 
+@MODELS.register('vaegan', replace=True, task='vae')
+def vaegan_model(n_in:int=1, n_out:int=10, size:int=28, kind:str='conv', recon:str='bce', z:int=16, beta:float=1., width:int=32,
+           gamma:float=1., adv:float=1., pixel:float=1.):
+    "A `VAEGAN` built by name (for runs) (n_out is not used)."
+    return VAEGAN(kind, recon, z, beta, n_in, size, width, gamma=gamma, adv=adv, pixel=pixel)
+
+class VAETask(Task):
+    "Runs that reconstruct: the reconstruction loss plus β·KL (and the GAN step of a VAE-GAN); a finished run reports its test reconstruction."
+    def learner(self, dls, model, opt_func, lr, cbs, kw):
+        bad = set(kw) - {'denoise', 'corruption', 'gan'}
+        if bad: raise RegxError(f"the task 'vae' takes denoise, corruption and gan, not {sorted(bad)}")
+        vg = isinstance(model, VAEGAN)
+        own = [VAEBatch(kw.get('denoise', 0.), kw.get('corruption', 'gaussian'), model.conditional), KLTerm(model.beta), TermLog()]
+        if vg: own.append(GANStep(**kw.get('gan', {})))
+        elif kw.get('gan'): raise RegxError("gan options are for a 'vaegan' model")
+        return Learner(dls, model, loss_func=ReconLoss(model.recon, model.pixel if vg else 1.), opt_func=opt_func, lr=lr, wd=0., cbs=[*own, *cbs],
+                       splitter=(lambda mm: [list(mm.vae.parameters())]) if vg else (lambda mm: [list(mm.parameters())]))
+    def evaluate(self, learn, run) -> dict:
+        last = learn.epoch_log.rows[-1]
+        gan = getattr(learn, 'gan_step', None)
+        return dict(train_loss=last['train_loss'], valid_loss=last['valid_loss'], **{f'test_{k}': v for k, v in vae_metrics(learn.model, learn.dls.test).items()},
+                    **({'d_steps': gan.steps, 'd_skipped': gan.skipped} if gan is not None else {}))
+
+TASKS.register('vae', replace=True)(VAETask)
+
+# %% ../nbs/07_vae.ipynb #4e35d31f
 def train_vae(model:str='vae', # 'vae', 'cvae' (conditioned on the class) or 'vaegan'
               kind:str='conv', # 'linear' or 'conv'
               recon:str='bce', # 'mse' or 'bce'
@@ -374,44 +408,22 @@ def train_vae(model:str='vae', # 'vae', 'cvae' (conditioned on the class) or 'va
               epochs:int=5, lr:float=2e-3, bs:int=128,
               n_train:int|None=None, # shrink the training set (see `get_dls`)
               seed:int=0, # seeds the data order, the initial weights and the latent samples
-              dls=None, # DataLoaders to use instead of `data` (then `n_train` and `bs` are theirs)
+              dls=None, # DataLoaders from `get_dls` to take the data from (their name, options, n_train and bs)
               root:str|Path|None=None, # where runs are kept; default `runs_root('vae')`
               progress:bool=False, # show fastai's progress bar and table
               gan_kw:dict|None=None, # options of `GANStep` (lr, smooth, d_floor)
               **model_kw, # more `VAE`/`VAEGAN` options: width, gamma, adv, pixel
-             ) -> Learner:
-    "Train a VAE, CVAE or VAE-GAN through a fastai Learner (or load it when its run folder is complete); the Learner has `.history` and `.run_dir`."
+             ) -> Run:
+    "Train a VAE, CVAE or VAE-GAN as a run (task 'vae', 04): kept in its folder, resumable; a finished run with the same settings is found instead."
     if model not in VAE_MODELS: raise RegxError(f"model must be one of {VAE_MODELS}, got {model!r}")
-    if not isinstance(epochs, int) or epochs < 1: raise RegxError(f"epochs must be a positive int, got {epochs!r}")
-    seed_everything(seed)
-    dls = dls if dls is not None else get_dls(data, bs=bs, n_train=n_train, seed=seed)
-    cfg = dict(kind=kind, recon=recon, z=z, beta=beta, n_in=dls.n_in, size=dls.size[0], **model_kw)
-    if model == 'cvae': cfg['n_classes'] = dls.c
-    m = _build(model, cfg)
-    spec = dict(model=model, config=m.config, denoise=denoise, corruption=corruption, data=getattr(dls, 'name', data), epochs=epochs,
-                lr=lr, bs=dls.train.bs, n_train=len(dls.train.dataset), seed=seed, gan_kw=gan_kw or {})
-    h = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    run_dir = Path(root or runs_root('vae'))/f"{model}-{kind}-{recon}-z{z}{f'-dn{denoise:g}' if denoise else ''}-s{seed}-{h}"
-    learn = _learner(dls, m, denoise, corruption, lr, gan_kw)
-    learn.run_dir, learn.spec = run_dir, spec
-    if (run_dir/'done.json').is_file():
-        m.load_state_dict(torch.load(run_dir/'model.pth', map_location=dls.device, weights_only=True))
-        learn.history, learn.cached = pd.read_csv(run_dir/'history.csv'), True
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_json(spec, run_dir/'spec.json')
-        t0 = time.perf_counter()
-        if progress: learn.fit_one_cycle(epochs, lr)
-        else:
-            with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, lr)
-        learn.history, learn.cached = pd.DataFrame(learn.term_log.rows), False
-        if not np.isfinite(learn.history['train_loss']).all(): raise TrainingDiverged(f"the loss of {run_dir.name} became non-finite; lower lr")
-        with atomic_write(run_dir/'history.csv', 'w') as f: learn.history.to_csv(f, index=False)
-        save_torch(m.state_dict(), run_dir/'model.pth')
-        save_json(dict(wall_time=time.perf_counter() - t0, **({'d_skipped': learn.gan_step.skipped, 'd_steps': learn.gan_step.steps}
-                                                             if model == 'vaegan' else {})), run_dir/'done.json')
-    m.eval()
-    return learn
+    if dls is not None:
+        if dls.name not in DATASETS: raise RegxError(f"a run rebuilds its data by name, and {dls.name!r} is not a dataset of `get_dls`")
+        data, data_kw, n_train, bs = dls.name, dict(dls.options), getattr(dls, 'n_train', None), dls.train.bs
+    else: data_kw = {}
+    task_kw = {k: v for k, v in dict(denoise=denoise, corruption=corruption, gan=gan_kw).items() if v and not (k == 'corruption' and v == 'gaussian')}
+    spec = dict(data=data, data_kw=data_kw, n_train=n_train, bs=bs, seed=seed, epochs=epochs, lr=lr, model=model,
+                model_kw=dict(kind=kind, recon=recon, z=z, beta=beta, **model_kw), task='vae', task_kw=task_kw)
+    return train_run(spec, root or runs_root('vae'), progress=progress)
 
 # %% ../nbs/07_vae.ipynb #ed20d68a
 def _model(model) -> nn.Module:
@@ -625,7 +637,6 @@ def area_attribution(model, # a Learner or model whose output is an image, or a 
     if method in ('gradcam', 'hirescam') and layer is None:
         raise RegxError(f"{method} needs a conv layer with spatial maps, and this model has none (a linear VAE?): use 'guided_backprop' or 'saliency'")
     if method == 'hirescam':
-        from regx_nb.attribution import check_model
         check_model(m, x, 'gradcam', layer)
         was = m.training; m.eval()
         try:
@@ -694,7 +705,6 @@ def latent_embedding(model, dl, n:int=1000, # points
                      method:str='auto', # 'auto' (the codes themselves when z == 2, else t-SNE), 'tsne' or 'pca'
                      seed:int=0) -> 'Embedding':
     "2-D coordinates of the latent means of `n` images of `dl`, as a `regx_nb.features.Embedding`."
-    from regx_nb.features import Embedding
     if method not in ('auto', 'tsne', 'pca'): raise RegxError(f"method must be 'auto', 'tsne' or 'pca', got {method!r}")
     m = _model(model)
     zs, ys, xs = [], [], []

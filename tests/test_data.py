@@ -197,7 +197,7 @@ def test_bad_names_and_options():
     with pytest.raises(RegxError, match='n_train must be'): get_dls(n_train=0)
     with pytest.raises(RegxError, match='channels must be'): get_dls('digits', channels=4)
     assert set(DATASETS.names) == {'fashion_mnist_sample', 'fashion_mnist', 'mnist', 'cifar10', 'cifar100', 'svhn',
-                                   'stanford_dogs', 'digits', 'gaussian_clusters', 'fashion_scenes'}
+                                   'stanford_dogs', 'digits', 'gaussian_clusters', 'fashion_scenes', 'pascal_voc', 'camvid'}  # (the last two read by 08)
 
 def test_gaussian_clusters_are_points_split_five_one_one():
     dls = get_dls('gaussian_clusters', n_points=700)

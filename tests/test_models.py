@@ -6,7 +6,7 @@ from torch import nn
 from regx_nb.core import RegxError, UnknownNameError
 from regx_nb.models import MODELS, POINT_MODELS, Normalize, get_layer, get_model, model_table
 
-IMAGE_MODELS = [n for n in MODELS.names if n not in POINT_MODELS]
+IMAGE_MODELS = [n for n in MODELS.names if n not in POINT_MODELS and getattr(MODELS[n], '__regx_task__', 'classify') == 'classify']  # (the classifiers)
 
 @pytest.mark.parametrize('name', IMAGE_MODELS)
 @pytest.mark.parametrize('n_in,n_out,size', [(1, 10, 28), (3, 100, 32)])

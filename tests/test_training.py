@@ -22,7 +22,7 @@ def test_regx_train_from_a_fresh_shell(tmp_path):
     assert p.returncode == 0, p.stderr
     assert '2 runs' in p.stdout and '0 finished, 2 to train' in p.stdout and 'test_acc=' in p.stdout
     df = load_results(out)
-    assert sorted(df.reg) == ['dropout+l2', 'none'] and set(df.status) == {'ok'}
+    assert sorted(df.reg) == ['dropout+l2(lam=0.001)', 'none'] and set(df.status) == {'ok'} and sorted(df.family) == ['dropout+l2', 'none']
     bad = subprocess.run([CLI, '--out', str(out), '--regs', 'l3'], capture_output=True, text=True, env=_env(), timeout=120)
     assert bad.returncode == 2 and "unknown regularizer 'l3'" in bad.stderr
 

@@ -67,14 +67,18 @@ def test_training_callbacks_and_cache(tmp_path):
     l = train_vae('vae', 'linear', 'bce', z=2, beta=2., epochs=1, dls=dls, root=tmp_path, width=4)
     h = l.history.iloc[0]
     assert h.train_loss == pytest.approx(h.train_recon + 2 * h.train_kl, rel=1e-4)  # the loss is recon + beta * KL
+    assert l.status == 'ok' and l.spec['task'] == 'vae'
+    at = (l.path/'model.pth').stat().st_mtime_ns
     again = train_vae('vae', 'linear', 'bce', z=2, beta=2., epochs=1, dls=dls, root=tmp_path, width=4)
-    assert again.cached and all(torch.equal(a, b) for a, b in zip(l.model.state_dict().values(), again.model.state_dict().values()))
+    assert again.path == l.path and (l.path/'model.pth').stat().st_mtime_ns == at  # found, not trained again
+    assert all(torch.equal(a, b) for a, b in zip(l.model.state_dict().values(), again.model.state_dict().values()))
     dn = train_vae('vae', 'linear', 'bce', z=2, denoise=0.3, epochs=1, dls=dls, root=tmp_path, width=4)
-    assert not dn.cached and dn.run_dir != l.run_dir
+    assert dn.path != l.path and dn.spec['task_kw'] == {'denoise': 0.3}
     g = train_vae('vaegan', 'conv', z=2, epochs=1, dls=dls, root=tmp_path, width=4)
-    assert g.gan_step.steps == 2 and g.gan_step.opt_d.state
-    in_opt = {id(p) for pl in g.opt.param_lists for p in pl}  # the Learner's optimizer holds the VAE only
-    assert in_opt == {id(p) for p in g.model.vae.parameters()} and not in_opt & {id(p) for p in g.model.disc.parameters()}
+    assert g.metrics['d_steps'] == 2
+    gl = g.learner(); gl.create_opt()
+    in_opt = {id(p) for pl in gl.opt.param_lists for p in pl}  # the Learner's optimizer holds the VAE only
+    assert in_opt == {id(p) for p in gl.model.vae.parameters()} and not in_opt & {id(p) for p in gl.model.disc.parameters()}
     assert {'train_fm', 'train_adv', 'train_d_loss'} <= set(g.history.columns)
     met = vae_metrics(g, dls.test)
     assert set(met) == {'mse', 'bce', 'kl', 'sharpness', 'active_dims'} and met['kl'] > 0
