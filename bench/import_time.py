@@ -70,6 +70,6 @@ def main():
         for k, v in r['seconds'].items(): print(f"  {k:58s} {v:6.2f} s")
         print(f"  kit / fastai.learner: {r['ratio_kit_to_fastai']:.2f}x; the kit's own modules {r['kit_self_ms']:.0f} ms; "
               f"optional packages loaded on import: {', '.join(r['optional_loaded']) or 'none'}")
-    write_result('import_time', dict(n=a.n, old=a.old, **res))
+    write_result('import_time', dict(n=a.n, old_commit=a.old, **res))
 
 if __name__ == '__main__': main()

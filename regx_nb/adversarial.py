@@ -229,12 +229,13 @@ def robust_accuracy(models, # {name: Learner/Run/module}, or a list of Runs
                 x = check_images(x).to(dev).float(); y = torch.as_tensor(y, device=dev).long()
                 n += len(y)
                 with torch.no_grad(): clean = (m(x).argmax(1) == y).sum().item()
+                sign = _loss_grad(m, x, y, False).sign_() if attack == 'fgsm' and any(epss) else None  # (one gradient serves every eps)
                 for e in epss:
                     if e == 0:
                         for s in stepss: correct[(e, s)] += clean
                         continue
                     if attack == 'fgsm':
-                        xa = (x + e * _loss_grad(m, x, y, False).sign_()).clamp_(0, 1)
+                        xa = (x + e * sign).clamp_(0, 1)
                         with torch.no_grad(): correct[(e, 1)] += (m(xa).argmax(1) == y).sum().item()
                     elif alpha is not None:  # one trajectory, read at every requested number of steps
                         want = set(stepss)
