@@ -57,6 +57,7 @@ def _prep(model, x, y, targeted):
         if y.shape != (len(x),) or y.is_floating_point():
             raise RegxError(f"y must hold one class id per image ({len(x)}), got {'dtype ' + str(y.dtype) if y.is_floating_point() else 'shape ' + str(tuple(y.shape))}")
         y = y.long()
+        if len(y) and y.min() < 0: raise RegxError(f"y must be class ids (0, 1, ...), got {y.tolist()}")
     return m, x, y, single
 
 def _loss_grad(m, x, y, targeted):
@@ -65,6 +66,7 @@ def _loss_grad(m, x, y, targeted):
     with torch.enable_grad():
         out = m(x)
         if out.dim() != 2: raise RegxError(f"attacks need a classifier whose output is logits (N, classes); this model gives {tuple(out.shape)}")
+        if y.max() >= out.shape[1]: raise RegxError(f"y must be class ids in 0..{out.shape[1] - 1} (the model scores {out.shape[1]} classes), got {y.tolist()}")
         g, = torch.autograd.grad(F.cross_entropy(out.float(), y, reduction='sum'), x)
     return g.neg_() if targeted else g
 
@@ -147,12 +149,12 @@ def pgd(model, # a Learner, Run or module (a classifier returning logits)
 class AdversarialTraining(Regularizer):
     "Adversarial training: a share `ratio` of each training batch is replaced by FGSM or PGD attacks on the current model (Goodfellow et al. 2015; Madry et al. 2018)."
     reg_name, defaults = 'adversarial', dict(eps=0.1, attack='pgd', steps=5, alpha=None, ratio=0.5, norm='linf')
+    rules = dict(eps=number(lo=0), attack=choice('fgsm', 'pgd'), steps=integer(1, 10_000), alpha=optional(number(0, 1, lo_open=True)),
+                 ratio=number(0, 1, lo_open=True), norm=choice('linf', 'l2'))
     order = 15  # after MixedPrecision (10) starts autocast, before the penalties' before_batch (20)
     def __init__(self, **params):
         super().__init__(**params)
         p = self.params
-        if p['attack'] not in ('fgsm', 'pgd'): raise RegxError(f"adversarial: attack must be 'fgsm' or 'pgd', got {p['attack']!r}")
-        if not isinstance(p['ratio'], (int, float)) or not 0 < p['ratio'] <= 1: raise RegxError(f"adversarial: ratio must be in (0, 1], got {p['ratio']!r}")
         if p['attack'] == 'fgsm' and p['norm'] != 'linf': raise RegxError("adversarial: FGSM is an L∞ attack; use attack='pgd' for norm='l2'")
         _check_pgd(p['eps'], p['alpha'], p['steps'], p['norm'])
     def before_batch(self):

@@ -36,11 +36,13 @@ ANALYSES = Registry('analysis')
 class Analysis:
     "One measure of a study: `measure` a finished run (once: the result is kept in the run folder), then `report` the study from what was kept."
     name, version, on = None, 1, 'main'  # `on`: the runs it measures, 'main' or 'shortcut' (runs trained with spurious markers)
-    defaults:dict = {}
+    defaults:dict = {}  # {param: default, or a function giving it (e.g. a size that depends on quick mode)}
+    rules:dict = {}  # {param: Rule}; a parameter without one is checked by what its default suggests
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)
         if unknown: raise RegxError(f"analysis {self.name!r} takes {sorted(self.defaults) or 'no parameters'}, not {sorted(unknown)}")
-        self.params = {**{k: (v() if callable(v) else v) for k, v in self.defaults.items()}, **params}
+        d = {k: (v() if callable(v) else v) for k, v in self.defaults.items()}
+        self.params = {**d, **{k: check_value(f"analysis {self.name!r}", k, v, self.rules.get(k) or rule_for(d[k])) for k, v in params.items()}}
     def applies(self, run:Run) -> bool:
         "Whether this analysis measures `run` (main runs, or shortcut runs)."
         return ('spurious' in run.spec['data_kw']) == (self.on == 'shortcut')
@@ -69,7 +71,11 @@ def register_analysis(cls):
 def get_analyses(names='all', params:dict|None=None) -> list:
     "Analysis objects for `names` ('all' or a list), with parameters {name: {param: value}}."
     names = ANALYSES.names if names == 'all' else [names] if isinstance(names, str) else list(names)
+    if not names: raise RegxError(f"analyses must name at least one analysis ('all', or some of {ANALYSES.names})")
+    if len(set(names)) < len(names): raise RegxError(f"analyses names one twice: {names}")
     params = params or {}
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise RegxError(f"analysis_params is {{analysis: {{param: value}}}}, got {params!r}")
     bad = set(params) - set(names)
     if bad: raise RegxError(f"parameters for analyses that do not run: {sorted(bad)}")
     return [ANALYSES[n](**params.get(n, {})) for n in names]
@@ -200,7 +206,7 @@ _WBINS = np.logspace(-6, 1, 57)
 @register_analysis
 class WeightsAnalysis(Analysis):
     "The share of near-zero weights, the weight norm, and |w| histograms per layer on shared bins."
-    name, defaults = 'weights', dict(tol=1e-3)
+    name, defaults, rules = 'weights', dict(tol=1e-3), dict(tol=number(0, lo_open=True))
     METRICS = {'near_zero': 'share of near-zero weights', 'weight_l2': 'L2 norm of the weights'}
     def measure(self, run, data):
         t = sparsity_table({'m': run.model}, tol=self.params['tol']).loc[('m', 'all')]
@@ -241,11 +247,12 @@ class AttributionAnalysis(Analysis):
     name = 'attribution'
     defaults = dict(n_images=lambda: sized(100, quick=4), methods=('gradcam', 'saliency'), steps=lambda: sized(10, quick=4), n_keep=4,
                     ig_steps=lambda: sized(32, quick=4))
+    rules = dict(n_images=integer(1, 100_000), methods=sequence(choice('saliency', 'gradcam', 'guided_backprop', 'guided_gradcam', 'integrated_gradients',
+                 'deeplift', 'occlusion', 'smoothgrad')), steps=integer(1, 1000), n_keep=either(integer(1, 1000), choice('per_class')), ig_steps=integer(1, 1000))
     def kept_index(self, ds) -> torch.Tensor:
         "The test images whose maps are kept: the first `n_keep`, or with n_keep='per_class' the first of every class."
         k = self.params['n_keep']
         if k == 'per_class': return torch.stack([torch.nonzero(ds.y == c)[0, 0] for c in ds.y.unique(sorted=True)])
-        if not isinstance(k, int) or k < 1: raise RegxError(f"n_keep is a positive int or 'per_class', got {k!r}")
         return torch.arange(min(k, len(ds)))
     def measure(self, run, data):
         ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
@@ -307,6 +314,8 @@ class AdversarialAnalysis(Analysis):
     "Accuracy under FGSM for several eps, and under PGD (fixed eps) for several numbers of steps."
     name = 'adversarial'
     defaults = dict(eps=(0.02, 0.05, 0.1), pgd_eps=0.05, pgd_alpha=0.0125, pgd_steps=(3, 10), n_images=lambda: sized(200, quick=16))
+    rules = dict(eps=sequence(number(0, 1, lo_open=True)), pgd_eps=number(0, 1, lo_open=True), pgd_alpha=number(0, 1, lo_open=True),
+                 pgd_steps=sequence(integer(1, 1000)), n_images=integer(1, 100_000))
     def measure(self, run, data):
         ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
         xy = (ds.images(slice(0, n)), ds.y[:n])
@@ -336,6 +345,7 @@ class BoundaryAnalysis(Analysis):
     "Decision boundaries on random planes through test inputs, and their total variation."
     name = 'boundary'
     defaults = dict(n_images=lambda: sized(4, quick=2), span=8., resolution=lambda: sized(25, quick=11))
+    rules = dict(n_images=integer(1, 10_000), span=number(0, lo_open=True), resolution=integer(3, 513))
     def measure(self, run, data):
         p = self.params; x = data.test.dataset.images(slice(0, p['n_images']))
         # image i on the random plane of seed i, as `boundary_tv` does; the first map is kept for the figure
@@ -401,7 +411,7 @@ class RWCAnalysis(Analysis):
 @register_analysis
 class JacobianNormAnalysis(Analysis):
     "The exact squared Frobenius norm of the input-output Jacobian, averaged over test images: how fast the logits can change around them."
-    name, defaults = 'jacobian_norm', dict(n_images=lambda: sized(100, quick=8))
+    name, defaults, rules = 'jacobian_norm', dict(n_images=lambda: sized(100, quick=8)), dict(n_images=integer(1, 100_000))
     def measure(self, run, data):
         x = data.test.dataset.images(slice(0, self.params['n_images'])).to(module_device(run.model))
         return dict(jacobian_norm2=jacobian_norm2(run.model, x, n_proj=-1, create_graph=False).item())
@@ -417,6 +427,7 @@ class ShortcutAnalysis(Analysis):
     "Accuracy on scenes whose marker agrees with the class as in training vs. placed at random, and where Grad-CAM puts its mass (marker vs object)."
     name, on = 'shortcut', 'shortcut'
     defaults = dict(n_images=lambda: sized(200, quick=16), methods=('gradcam', 'saliency'))
+    rules = dict(n_images=integer(1, 100_000), methods=sequence(choice('saliency', 'gradcam', 'guided_backprop', 'integrated_gradients', 'deeplift')))
     METRICS = {'shortcut_drop': 'accuracy lost when the shortcut breaks (shortcut test)',
                'shortcut_gradcam_marker_mass': 'Grad-CAM mass on the marker (shortcut test)'}
     def measure(self, run, data):

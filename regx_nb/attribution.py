@@ -140,14 +140,23 @@ def _targets(model, x, target, same_target):
     n = len(x)
     if target is None:
         with torch.no_grad(): return model(x).argmax(1)
-    if isinstance(target, (int, np.integer)):
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         if n > 1 and not same_target:
             raise RegxError(f"a single target ({int(target)}) for a batch of {n} images: pass one class per image (a tensor of {n} ids), "
                             f"or same_target=True to explain class {int(target)} in every image")
-        return torch.full((n,), int(target), dtype=torch.long, device=x.device)
-    t = torch.as_tensor(target, device=x.device).long().flatten()
+        return _in_range(model, x, torch.full((n,), int(target), dtype=torch.long, device=x.device), 'target')
+    try: t = torch.as_tensor(target, device=x.device)
+    except (TypeError, ValueError, RuntimeError): t = None
+    if t is None or t.is_floating_point() or t.dtype == torch.bool: raise RegxError(f"target must be class ids (ints), one per image, got {target!r}")
+    t = t.long().flatten()
     if t.shape != (n,): raise RegxError(f"target must hold one class per image ({n}), got shape {tuple(torch.as_tensor(target).shape)}")
-    return t
+    return _in_range(model, x, t, 'target')
+
+def _in_range(model, x, ids, what):
+    "`ids` checked against the classes the model scores (one forward pass of the first image)."
+    with torch.no_grad(): c = model(x[:1]).shape[1]
+    if len(ids) and (ids.min() < 0 or ids.max() >= c): raise RegxError(f"{what} must be class ids in 0..{c - 1} (the model scores {c} classes), got {ids.tolist()}")
+    return ids
 
 # %% ../nbs/06_gradcam.ipynb #949bd234
 METHODS = Registry('attribution method')
@@ -184,6 +193,7 @@ def _guided_cam(m, x, t, layer, **kw):
 @METHODS.register('integrated_gradients')
 def _ig(m, x, t, layer, n_steps=32, baseline=0., **kw):
     "Gradients integrated along the path from a black image to the input (Sundararajan et al. 2017)."
+    n_steps, baseline = check_value('integrated_gradients', 'n_steps', n_steps, integer(1, 10_000)), check_value('integrated_gradients', 'baseline', baseline, number(0, 1))
     from captum.attr import IntegratedGradients
     return _sum_c(IntegratedGradients(m).attribute(x, baselines=baseline, target=t, n_steps=n_steps, internal_batch_size=max(len(x), 64)))
 
@@ -198,13 +208,15 @@ def _occlusion(m, x, t, layer, window=None, stride=None, **kw):
     "Drop of the target logit when a square patch is set to 0 (Zeiler & Fergus 2014)."
     from captum.attr import Occlusion
     C, H, W = x.shape[1:]
-    w = window or max(3, min(H, W) // 7); s = stride or max(1, w // 2)
+    w = check_value('occlusion', 'window', window, optional(integer(1, min(H, W)))) or max(3, min(H, W) // 7)
+    s = check_value('occlusion', 'stride', stride, optional(integer(1, w))) or max(1, w // 2)
     a = Occlusion(m).attribute(x, target=t, sliding_window_shapes=(C, w, w), strides=(C, s, s), baselines=0., perturbations_per_eval=16)
     return a.mean(1, keepdim=True)
 
 @METHODS.register('smoothgrad')
 def _smoothgrad(m, x, t, layer, n_samples=16, stdev=0.1, **kw):
     "Saliency averaged over noisy copies of the input (Smilkov et al. 2017)."
+    n_samples, stdev = check_value('smoothgrad', 'n_samples', n_samples, integer(1, 10_000)), check_value('smoothgrad', 'stdev', stdev, number(lo=0))
     from captum.attr import NoiseTunnel, Saliency
     return _maxabs_c(NoiseTunnel(Saliency(m)).attribute(x, nt_type='smoothgrad', nt_samples=n_samples, stdevs=stdev, target=t, abs=True))
 
@@ -369,16 +381,23 @@ def plot_cam_runs(maps:dict, # {label: (epochs, N, 1, H, W)}, e.g. the 'maps' of
 
 # %% ../nbs/06_gradcam.ipynb #90f6d7bb
 def _flat(a:torch.Tensor) -> torch.Tensor:
+    "Maps as (N, H, W) floats, checked: one channel, at least one map, numbers only."
     a = torch.as_tensor(a).float()
-    if a.dim() == 4: a = a[:, 0]
+    if a.dim() == 4:
+        if a.shape[1] != 1: raise RegxError(f"maps must have one channel (N, 1, H, W), got {a.shape[1]}: sum or pick a channel first")
+        a = a[:, 0]
     if a.dim() != 3: raise RegxError(f"maps must be (N, 1, H, W) or (N, H, W), got {tuple(a.shape)}")
+    if not len(a) or not a.numel(): raise RegxError(f"maps are empty (shape {tuple(a.shape)})")
+    if not torch.isfinite(a).all(): raise RegxError("maps hold NaN or infinite values: a map is a number per pixel")
     return a
 
 def _masks(mask, a):
+    "Masks as (N, H, W) of 0 and 1, matching the maps."
     m = torch.as_tensor(mask).float()
     if m.dim() == 2: m = m.expand(len(a), -1, -1)
     if m.dim() == 4: m = m[:, 0]
     if m.shape != a.shape: raise RegxError(f"masks {tuple(m.shape)} do not match the maps {tuple(a.shape)}")
+    if not ((m == 0) | (m == 1)).all(): raise RegxError(f"masks must hold 0 and 1 only (a pixel is on the object or not), got values {m.unique()[:6].tolist()}")
     return m
 
 def pointing_game(attr:torch.Tensor, # maps (N, 1, H, W)
@@ -434,11 +453,13 @@ def _perturbation_curve(model, x, attr, target, steps, baseline, insert):
 
 def deletion_auc(model, x:torch.Tensor, attr:torch.Tensor, target=None, steps:int=20, baseline=0.) -> torch.Tensor:
     "Per image: area under the target-probability curve as the most attributed pixels are set to `baseline` first (lower is better)."
+    check_value('deletion_auc', 'steps', steps, integer(1, 10_000))
     return _perturbation_curve(model, x, attr, target, steps, baseline, insert=False)
 
 # %% ../nbs/06_gradcam.ipynb #78feb84d
 def insertion_auc(model, x:torch.Tensor, attr:torch.Tensor, target=None, steps:int=20, baseline=0.) -> torch.Tensor:
     "Per image: area under the target-probability curve as the most attributed pixels are inserted into a `baseline` image first (higher is better)."
+    check_value('insertion_auc', 'steps', steps, integer(1, 10_000))
     return _perturbation_curve(model, x, attr, target, steps, baseline, insert=True)
 
 # %% ../nbs/06_gradcam.ipynb #7bff24d2

@@ -81,6 +81,10 @@ def regx_train(out:Annotated[str, 'folder of the runs (created if missing)', {'o
     from regx_nb.core import RegxError, load_json
     from regx_nb.training import grid, run_grid, run_preset, summarize, load_results
     run_kw = dict(executor=executor, cluster=cluster, slurm=kv_options(slurm, '--slurm'), on_busy=on_busy, workers=_workers(workers))
+    grid_opts = dict(data=data, models=models, regs=regs, epochs=epochs, lr=lr, bs=bs, n_train=n_train, opt=opt, data_kw=data_kw)
+    given = [f"--{k.replace('_', '-')}" for k, v in grid_opts.items() if v is not None]
+    if preset and (given or spec): raise RegxError(f"--preset {preset} fixes its own grid: it cannot take {', '.join(given + (['--spec'] if spec else []))}")
+    if spec and (given or seeds): raise RegxError(f"--spec gives the runs: it cannot take {', '.join(given + (['--seeds'] if seeds else []))} too")
     if preset:
         res = run_preset(preset, out, seeds=seeds or (0, 1, 2), **run_kw)
         print(res.groupby('label', sort=False)[['valid_acc', 'test_acc', 'gap']].agg(['mean', 'std']).round(4).to_string())

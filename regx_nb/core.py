@@ -6,7 +6,7 @@ Docs: https://regx-nb.github.io/regx_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c85b2a9b
 from __future__ import annotations
-import contextlib, datetime, difflib, hashlib, importlib, importlib.util, json, os, random, re, secrets, shutil, socket, sys, tarfile, tempfile, threading, time, zipfile
+import contextlib, datetime, difflib, hashlib, importlib, importlib.util, inspect, json, math, os, random, re, secrets, shutil, socket, sys, tarfile, tempfile, threading, time, zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -18,10 +18,12 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['show_tables_whole', 'whole_tables', 'RegxError', 'UnknownNameError', 'DataUnavailableError', 'TrainingDiverged',
-           'default_device', 'seed_everything', 'quick', 'sized', 'regx_home', 'short_path', 'fit_width', 'pbar',
-           'Registry', 'spec_hash', 'Cache', 'kit_digest', 'host_name', 'atomic_write', 'save_json', 'load_json',
-           'save_torch', 'set_aside', 'pid_alive', 'lock_stale_after', 'clean_parts', 'FolderLock', 'current_job_id',
-           'describe_owner', 'safe_extract', 'get_module', 'unwrap', 'module_device', 'check_images', 'check_exercise']
+           'default_device', 'seed_everything', 'quick', 'sized', 'writable_dir', 'regx_home', 'short_path',
+           'fit_width', 'pbar', 'Registry', 'spec_hash', 'Cache', 'kit_digest', 'Rule', 'number', 'integer', 'boolean',
+           'choice', 'text', 'optional', 'either', 'sequence', 'rule_for', 'check_options', 'check_value', 'host_name',
+           'atomic_write', 'save_json', 'load_json', 'save_torch', 'set_aside', 'pid_alive', 'lock_stale_after',
+           'clean_parts', 'FolderLock', 'current_job_id', 'describe_owner', 'safe_extract', 'get_module', 'unwrap',
+           'module_device', 'check_images', 'check_exercise']
 
 # %% ../nbs/00_core.ipynb #af38f613
 _WHOLE = {'display.max_rows': 500, 'display.max_columns': 100, 'display.width': 250}
@@ -93,12 +95,29 @@ def sized(full, # the value for a real run
     return quick if _is_quick() else full
 
 # %% ../nbs/00_core.ipynb #d095934f
+def writable_dir(path:str|Path, # a folder, created (with its parents) when missing
+                 what:str='the folder', # what to call it in a message, e.g. '--out'
+                 create:bool=True, # False: only check that it could be created and written
+                ) -> Path:
+    "`path` as a folder this process can write into (created unless `create=False`); otherwise a `RegxError` that says why."
+    if not isinstance(path, (str, Path)) or not str(path).strip(): raise RegxError(f"{what} must be a folder name, got {path!r}")
+    p = Path(path).expanduser()
+    for q in (p, *p.parents):  # the deepest part that exists decides
+        if q.exists():
+            if not q.is_dir(): raise RegxError(f"{what} {p} cannot be a folder: {q} is a file")
+            if not os.access(q, os.W_OK | os.X_OK): raise RegxError(f"{what} {p} cannot be written: {q} is not writable")
+            break
+    if create:
+        try: p.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise RegxError(f"{what} {p} cannot be created ({e.strerror})") from e
+    return p
+
 def regx_home(*parts:str, # optional sub-folders, created on demand
              ) -> Path:
     "The kit's folder for data, runs and reports: `REGX_HOME`, default `~/.regx`."
-    p = Path(os.environ.get('REGX_HOME') or '~/.regx').expanduser().joinpath(*parts)
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+    home = Path(os.environ.get('REGX_HOME') or '~/.regx').expanduser()
+    if home.exists() and not home.is_dir(): raise RegxError(f"REGX_HOME is {home}, which is a file: set it to a folder (or unset it for ~/.regx)")
+    return writable_dir(home.joinpath(*parts), 'REGX_HOME')
 
 # %% ../nbs/00_core.ipynb #a43c9084
 def short_path(path:str|Path) -> str:
@@ -131,6 +150,8 @@ class Registry:
                  **meta, # kept on the builder as `__regx_<key>__` (e.g. `version` for models)
                 ):
         "Decorator that registers a builder under `name`."
+        if not isinstance(name, str) or not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_\-]*', name):  # (names become parts of folder names)
+            raise RegxError(f"a {self.kind} name is made of letters, digits, '_' and '-', got {name!r}")
         def _f(fn:Callable):
             if name in self._d and not replace: raise RegxError(f"{self.kind} {name!r} is registered twice: pass replace=True to replace it")
             lines = (doc or fn.__doc__ or '').strip().splitlines()
@@ -200,6 +221,100 @@ def kit_digest() -> str:
     root = Path(importlib.util.find_spec('regx_nb').submodule_search_locations[0])
     return spec_hash([(p.name, p.read_text(encoding='utf-8')) for p in sorted(root.glob('*.py'))], 16)
 
+# %% ../nbs/00_core.ipynb #0108b58f
+class Rule:
+    "What a parameter accepts: `check(value)` returns the value (normalized) or None when it is not accepted; `words` says what is."
+    def __init__(self, words:str, check:Callable): self.words, self.check = words, check
+    def __repr__(self): return f"Rule({self.words})"
+
+def _num(v): return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+def _g(v): return f"{v:,}" if isinstance(v, int) and abs(v) >= 10**6 else f"{v:g}"
+
+def _bounds(lo, hi, lo_open, hi_open, what):
+    if lo is not None and hi is not None: return f"{what} in {'(' if lo_open else '['}{_g(lo)}, {_g(hi)}{')' if hi_open else ']'}"
+    if lo is not None: return f"{what} {'>' if lo_open else '>='} {_g(lo)}"
+    if hi is not None: return f"{what} {'<' if hi_open else '<='} {_g(hi)}"
+    return what
+
+def _in_bounds(v, lo, hi, lo_open, hi_open):
+    return (lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi))
+
+def number(lo:float|None=None, hi:float|None=None, lo_open:bool=False, hi_open:bool=False) -> Rule:
+    "A finite number (an int is fine, a bool is not), optionally in a range."
+    return Rule(_bounds(lo, hi, lo_open, hi_open, 'a number'), lambda v: float(v) if _num(v) and _in_bounds(float(v), lo, hi, lo_open, hi_open) else None)
+
+def integer(lo:int|None=None, hi:int|None=None) -> Rule:
+    "An int (not a bool, not 2.0), optionally in a range."
+    ok = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and _in_bounds(int(v), lo, hi, False, False)
+    return Rule(_bounds(lo, hi, False, False, 'an integer'), lambda v: int(v) if ok(v) else None)
+
+def boolean() -> Rule:
+    "True or False."
+    return Rule('True or False', lambda v: bool(v) if isinstance(v, (bool, np.bool_)) else None)
+
+def choice(*options) -> Rule:
+    "One of `options`."
+    return Rule('one of ' + ', '.join(map(repr, options)), lambda v: v if isinstance(v, (str, int, float)) and not isinstance(v, bool) and v in options else None)
+
+def text() -> Rule:
+    "A non-empty string."
+    return Rule('a non-empty string', lambda v: v if isinstance(v, str) and v.strip() else None)
+
+def optional(rule:Rule) -> Rule:
+    "None, or what `rule` accepts."
+    return Rule(f"None or {rule.words}", lambda v: _NONE if v is None else rule.check(v))
+
+def either(*rules:Rule) -> Rule:
+    "What any of `rules` accepts (the first that does)."
+    def check(v):
+        for r in rules:
+            out = r.check(v)
+            if out is not None: return out
+        return None
+    return Rule(' or '.join(r.words for r in rules), check)
+
+def sequence(rule:Rule, n:int|None=None) -> Rule:
+    "A list or tuple (of exactly `n` items when given) of what `rule` accepts; comes back as a tuple."
+    def check(v):
+        if not isinstance(v, (list, tuple)) or (n is not None and len(v) != n) or (n is None and not v): return None
+        out = [rule.check(x) for x in v]
+        return None if any(o is None for o in out) else tuple(out)
+    return Rule(f"a list of {n or 'one or more'} items, each {rule.words}", check)
+
+_NONE = object()  # (what `optional` answers for None: a value, unlike "not accepted")
+
+def rule_for(default) -> Rule:
+    "The rule a parameter's default suggests when none is stated: True/False, an integer >= 0, a number >= 0, a string, a list; for None, anything but NaN."
+    if isinstance(default, bool): return boolean()
+    if isinstance(default, int): return integer(lo=0)
+    if isinstance(default, float): return number(lo=0)
+    if isinstance(default, str): return text()
+    if isinstance(default, (list, tuple)) and default: return sequence(rule_for(default[0]))
+    return Rule('a value that is not NaN or infinite', lambda v: v if not (isinstance(v, float) and not math.isfinite(v)) else None)
+
+def check_options(owner:str, # who takes them, for messages: "dataset 'fashion_scenes'"
+                  fn:Callable, # the function whose keyword options these are (its defaults suggest rules)
+                  options:dict, # the options given
+                  rules:dict|None=None, # {option: Rule} that override what the defaults suggest
+                  skip:tuple=(), # parameters of `fn` that are not options here
+                 ) -> dict:
+    "Options for `fn`, each known to it and checked: by `rules`, else by what its default suggests."
+    if not isinstance(options, dict): raise RegxError(f"{owner}: options are a dict of name: value, got {options!r}")
+    ps = {k: p for k, p in inspect.signature(fn).parameters.items() if k not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    bad = [k for k in options if k not in ps]
+    if bad: raise RegxError(f"{owner} does not take {bad}; it accepts {list(ps) or 'no options'}")
+    rules = {**getattr(fn, '__regx_rules__', {}), **(rules or {})}
+    return {k: check_value(owner, k, v, rules.get(k) or rule_for(ps[k].default)) for k, v in options.items()}
+
+def check_value(owner:str, # who takes the value, for the message: 'l2', 'get_dls', 'spec', '--lr'
+                name:str, # the parameter's name
+                value, rule:Rule):
+    "`value` checked by `rule` (and normalized: numbers as floats, sequences as tuples); otherwise a `RegxError` that says what is accepted."
+    out = rule.check(value)
+    if out is None: raise RegxError(f"{owner}: {name} must be {rule.words}, got {value!r}")
+    return None if out is _NONE else out
+
 # %% ../nbs/00_core.ipynb #8294ac6d
 def host_name() -> str:
     "This machine's name, reduced to letters, digits and underscores (it names the writers of temporary files and the owners of locks)."
@@ -228,9 +343,16 @@ def atomic_write(path:str|Path, # the file to write
 
 # %% ../nbs/00_core.ipynb #0037cfdc
 def save_json(obj:Any, path:str|Path) -> Path:
-    "Write `obj` as indented JSON, atomically."
-    with atomic_write(path, 'w') as f: json.dump(obj, f, indent=2, default=_json_default)
+    "Write `obj` as indented standard JSON, atomically (a NaN or infinite number is written as null: JSON has no such tokens)."
+    with atomic_write(path, 'w') as f: json.dump(_finite(obj), f, indent=2, default=_json_default, allow_nan=False)
     return Path(path)
+
+def _finite(o):
+    "NaN and infinities as None, recursively (numpy and torch scalars too)."
+    if isinstance(o, dict): return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [_finite(v) for v in o]
+    if isinstance(o, (float, np.floating)): return float(o) if math.isfinite(o) else None
+    return o
 
 # %% ../nbs/00_core.ipynb #20f338f8
 def load_json(path:str|Path) -> Any:
@@ -240,8 +362,8 @@ def load_json(path:str|Path) -> Any:
 # %% ../nbs/00_core.ipynb #1acf1a30
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (np.floating,)): return float(o)
-    if isinstance(o, (np.ndarray, torch.Tensor)): return o.tolist()
+    if isinstance(o, (np.floating,)): return _finite(float(o))
+    if isinstance(o, (np.ndarray, torch.Tensor)): return _finite(o.tolist())
     if isinstance(o, Path): return str(o)
     raise TypeError(f"{type(o).__name__} is not JSON serializable")
 
@@ -478,11 +600,14 @@ def check_images(x:torch.Tensor, # a batch (N, C, H, W), or one image (C, H, W)
     if n_in is not None and x.shape[1] != n_in:
         raise RegxError(f"{name} have {x.shape[1]} channel(s) but the model expects {n_in}; "
                         f"{'repeat the grey channel 3 times' if n_in == 3 and x.shape[1] == 1 else 'pick images with matching channels'}")
+    if not len(x) or not x.numel(): raise RegxError(f"{name} is empty (shape {tuple(x.shape)}): give at least one image")
+    if not torch.isfinite(x).all(): raise RegxError(f"{name} hold NaN or infinite values: pixels must be numbers in [0, 1]")
     if x.numel():
         lo, hi = x.min().item(), x.max().item()
         if lo < -1e-4 or hi > 1 + 1e-4:
             raise RegxError(f"{name} must be pixels in [0, 1] (the models normalize inside), got values in [{lo:.3g}, {hi:.3g}]")
-    return x
+    # the models hold float32 weights: a float64 batch (e.g. from numpy) would fail deep inside a conv
+    return x.float() if x.dtype == torch.float64 else x
 
 # %% ../nbs/00_core.ipynb #57727859
 def check_exercise(title:str, # the exercise, as the lesson names it

@@ -22,10 +22,10 @@ from fastai.data.load import DataLoader
 
 # %% auto #0
 __all__ = ['AUGMENT', 'SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'CLUSTER_CENTRES', 'SCENES',
-           'ImageSet', 'augment_batch', 'TensorDL', 'RegxDataLoaders', 'read_idx', 'read_idx_folder',
+           'GET_DLS_RULES', 'ImageSet', 'augment_batch', 'TensorDL', 'RegxDataLoaders', 'read_idx', 'read_idx_folder',
            'read_cifar_folder', 'read_svhn_folder', 'read_dogs_folder', 'data_roots', 'fetch', 'DataSource',
-           'assets_path', 'make_scenes', 'image_stats', 'get_dls', 'show_images', 'show_rows', 'show_classes',
-           'seg_cmap', 'datasets_table']
+           'assets_path', 'make_scenes', 'image_stats', 'check_data_kw', 'get_dls', 'show_images', 'show_rows',
+           'show_classes', 'seg_cmap', 'datasets_table']
 
 # %% ../nbs/01_data.ipynb #5155d678
 class ImageSet:
@@ -340,7 +340,7 @@ def _svhn(download=True):
     "SVHN cropped digits, 73,257 + 26,032 images from the .mat files, or a download; 32x32 RGB."
     return dict(**SOURCES['svhn'].load(download), vocab=DIGITS)
 
-@DATASETS.register('stanford_dogs')
+@DATASETS.register('stanford_dogs', rules=dict(image_size=integer(16, 512)))
 def _dogs(download=True, image_size:int=64):
     "Stanford Dogs, 120 breeds, 12,000 + 8,580 photos resized to `image_size` (decoded once, then cached); RGB."
     cache = regx_home('cache')/f'stanford_dogs_{image_size}.npz'
@@ -362,7 +362,7 @@ def _digits(download=True):
 # %% ../nbs/01_data.ipynb #24e08d4f
 CLUSTER_CENTRES = np.array([[-1., -1.], [1., -1.], [-1., 1.], [1., 1.]], np.float32)
 
-@DATASETS.register('gaussian_clusters')
+@DATASETS.register('gaussian_clusters', rules=dict(n_points=integer(7, 10**6), spread=number(0, lo_open=True), data_seed=integer(lo=0)))
 def _gaussian_clusters(download=True, n_points:int=1400, spread:float=0.7, data_seed:int=0):
     "The toy problem of the bioAI-Oslo project: points (N, 2) in 4 Gaussian clusters (centres (±1, ±1), std `spread`), one class each, split 5/1/1."
     if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 28:
@@ -450,7 +450,8 @@ def make_scenes(n:int, # number of scenes
     return out + (torch.from_numpy(markers),) if with_markers else out
 
 # %% ../nbs/01_data.ipynb #ac497b09
-@DATASETS.register('fashion_scenes')
+@DATASETS.register('fashion_scenes', rules=dict(variant=choice('classify', 'segment'), image_size=integer(32, 512), spurious=number(0, 1),
+                                               n_scenes=sequence(integer(1, 200_000), 3), scene_seed=integer(lo=0), test_markers=choice('random', 'agree')))
 def _scenes(download=True, variant:str='classify', image_size:int=64, spurious:float=0., n_scenes:tuple=(5000, 1000, 1000), scene_seed:int=0,
             test_markers:str='random'):
     "Synthetic scenes of Fashion-MNIST objects with masks (classify: one object; segment: several); generated, 64x64 grey."
@@ -515,10 +516,23 @@ def image_stats(x:torch.Tensor) -> tuple:
     mean = s / n
     return mean.tolist(), (s2 / n - mean ** 2).clamp_min(1e-12).sqrt().tolist()
 
-def _check_kwargs(fn, kw, name):
-    ok = [p for p in inspect.signature(fn).parameters if p != 'download']
-    bad = [k for k in kw if k not in ok]
-    if bad: raise RegxError(f"dataset {name!r} does not take {bad}; it accepts {ok or 'no extra options'}")
+# what `get_dls` accepts, besides a dataset's own options
+GET_DLS_RULES = dict(bs=integer(1, 65536), n_train=optional(integer(lo=1)), size=optional(integer(8, 1024)), seed=integer(lo=0),
+                     channels=optional(choice(1, 3)), valid_frac=number(0, 1, lo_open=True, hi_open=True), download=boolean(),
+                     augment=either(boolean(), Rule('a dict of augment_batch options', lambda v: v if isinstance(v, dict) else None)), refit=boolean())
+
+def check_data_kw(name:str, # a dataset name
+                  data_kw:dict, # options for `get_dls(name, **data_kw)`: the dataset's own, and get_dls's (size, channels, augment...)
+                 ) -> dict:
+    "The options of `get_dls(name, **data_kw)`, each known and checked (the dataset's by its rules, get_dls's by `GET_DLS_RULES`)."
+    fn = DATASETS[name]
+    if not isinstance(data_kw, dict): raise RegxError(f"data_kw must be a dict of options for dataset {name!r}, got {data_kw!r}")
+    own = {k: v for k, v in data_kw.items() if k not in GET_DLS_RULES}
+    out = check_options(f"dataset {name!r}", fn, own, skip=('download',))
+    for k, v in data_kw.items():
+        if k in ('bs', 'n_train', 'seed', 'refit'): raise RegxError(f"data_kw: {k} is a spec key of its own, not a dataset option")
+        if k in GET_DLS_RULES: out[k] = check_value('get_dls', k, v, GET_DLS_RULES[k])
+    return out
 
 # %% ../nbs/01_data.ipynb #8085b9f5
 def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `datasets_table()`)
@@ -536,12 +550,11 @@ def get_dls(name:str='fashion_mnist_sample', # a name from `DATASETS` (see `data
            ) -> RegxDataLoaders:
     "fastai DataLoaders (train, valid, and `.test`) of float images in [0, 1] for the dataset `name`."
     fn = DATASETS[name]
-    _check_kwargs(fn, kwargs, name)
+    kwargs = check_options(f"dataset {name!r}", fn, kwargs, skip=('download',))
+    bs, n_train, size, seed, channels, valid_frac, download, augment, refit = (check_value('get_dls', k, v, GET_DLS_RULES[k]) for k, v in dict(
+        bs=bs, n_train=n_train, size=size, seed=seed, channels=channels, valid_frac=valid_frac, download=download, augment=augment, refit=refit).items())
     if n_train and 'n_scenes' in inspect.signature(fn).parameters and 'n_scenes' not in kwargs:
         kwargs['n_scenes'] = (n_train, max(1, n_train // 5), max(1, n_train // 5))  # generate only what is used
-    if not isinstance(bs, int) or bs < 1: raise RegxError(f"bs must be a positive int, got {bs!r}")
-    if n_train is not None and (not isinstance(n_train, int) or n_train < 1): raise RegxError(f"n_train must be a positive int or None, got {n_train!r}")
-    if not 0 < valid_frac < 1: raise RegxError(f"valid_frac must be in (0, 1), got {valid_frac}")
     raw = fn(download=download, **kwargs)
     rng = np.random.default_rng(seed)
     seg, points = raw.get('segmentation', False), raw.get('points', False)

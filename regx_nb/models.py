@@ -15,9 +15,9 @@ import pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['MODELS', 'POINT_MODELS', 'IMAGENET_STATS', 'Normalize', 'KitCNN', 'simple_cnn', 'lenet', 'ddnet', 'lab1', 'lab2',
-           'lab3', 'mlp', 'BasicBlock', 'Bottleneck', 'scratch_init', 'ResNet', 'vgg_features', 'VGG', 'weight_dirs',
-           'find_weights', 'load_pretrained', 'resnet18', 'resnet50', 'vgg16', 'vgg19', 'EfficientNet',
+__all__ = ['MODELS', 'POINT_MODELS', 'IMAGENET_STATS', 'MODEL_RULES', 'Normalize', 'KitCNN', 'simple_cnn', 'lenet', 'ddnet',
+           'lab1', 'lab2', 'lab3', 'mlp', 'BasicBlock', 'Bottleneck', 'scratch_init', 'ResNet', 'vgg_features', 'VGG',
+           'weight_dirs', 'find_weights', 'load_pretrained', 'resnet18', 'resnet50', 'vgg16', 'vgg19', 'EfficientNet',
            'efficientnet_b0', 'get_model', 'channels_last', 'models_table', 'weight_layers', 'weight_stats',
            'builder_version', 'model_fingerprint', 'n_params', 'model_table', 'get_layer', 'conv_layers']
 
@@ -161,7 +161,7 @@ def lab3(n_in=3, n_out=10, dropout=0., bn=False, size=32):
 # %% ../nbs/02_models.ipynb #bcc00d28
 POINT_MODELS = ('mlp',)
 
-@MODELS.register('mlp')
+@MODELS.register('mlp', rules=dict(hidden=sequence(integer(1, 100_000))))
 def mlp(n_in=2, n_out=4, dropout=0., bn=False, size=None, hidden=(64, 64)):
     "A small MLP on points (N, n_in): Linear-ReLU blocks of widths `hidden`, for the toy problem of the bioAI-Oslo project (Gaussian clusters)."
     if size is not None: raise RegxError(f"mlp takes points (N, n_in), not images: size={size!r} does not apply")
@@ -321,13 +321,13 @@ def _resnet(name, block, layers, n_in, n_out, dropout, size, pretrained, stem):
     if pretrained: load_pretrained(m, name); _pretrained_norm(m, n_in)
     return m
 
-@MODELS.register('resnet18', version=2)  # 2: initialized as torchvision does (`scratch_init`)
+@MODELS.register('resnet18', version=2, rules=dict(stem=optional(choice(3, 7))))  # 2: initialized as torchvision does (`scratch_init`)
 def resnet18(n_in=3, n_out=10, dropout=0., bn=True, size=32, pretrained=False, stem=None):
     "ResNet-18 for small images (3x3 stride-1 stem, no max-pool; 7x7 stride-1 stem when pretrained)."
     return _resnet('resnet18', BasicBlock, [2, 2, 2, 2], n_in, n_out, dropout, size, pretrained, stem)
 
 # %% ../nbs/02_models.ipynb #d9993d73
-@MODELS.register('resnet50', version=2)  # 2: initialized as torchvision does (`scratch_init`)
+@MODELS.register('resnet50', version=2, rules=dict(stem=optional(choice(3, 7))))  # 2: initialized as torchvision does (`scratch_init`)
 def resnet50(n_in=3, n_out=10, dropout=0., bn=True, size=32, pretrained=False, stem=None):
     "ResNet-50 for small images (bottleneck blocks; same stem as resnet18)."
     return _resnet('resnet50', Bottleneck, [3, 4, 6, 3], n_in, n_out, dropout, size, pretrained, stem)
@@ -376,6 +376,10 @@ def efficientnet_b0(n_in=3, n_out=10, dropout=0., bn=True, size=32, pretrained=F
     return m
 
 # %% ../nbs/02_models.ipynb #a00b1b32
+# what every builder may be asked for (a builder that does not take dropout, bn or size is never asked for them)
+MODEL_RULES = dict(n_in=integer(1, 64), n_out=integer(1, 100_000), dropout=number(0, 1, hi_open=True), bn=optional(boolean()),
+                   size=optional(integer(8, 1024)), pretrained=boolean())
+
 def get_model(name:str, # a name from `MODELS` (see `models_table()`)
               n_in:int=1, # input channels (input features for the models of points, `POINT_MODELS`)
               n_out:int=10, # number of classes
@@ -388,11 +392,9 @@ def get_model(name:str, # a name from `MODELS` (see `models_table()`)
              ) -> nn.Module:
     "Build the model `name` for images of `n_in` channels and `n_out` classes; its first module normalizes."
     fn = MODELS[name]
-    extra = [k for k in kwargs if k not in fn.__code__.co_varnames[:fn.__code__.co_argcount]]
-    if extra: raise RegxError(f"{name!r} does not take {extra}")
-    if not isinstance(n_in, int) or n_in < 1: raise RegxError(f"n_in must be a positive int (channels), got {n_in!r}")
-    if not isinstance(n_out, int) or n_out < 1: raise RegxError(f"n_out must be a positive int (classes), got {n_out!r}")
-    if not 0 <= dropout < 1: raise RegxError(f"dropout is a probability in [0, 1), got {dropout}")
+    n_in, n_out, dropout, bn, size, pretrained = (check_value('get_model', k, v, MODEL_RULES[k]) for k, v in dict(
+        n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, size=size, pretrained=pretrained).items())
+    kwargs = check_options(f"model {name!r}", fn, kwargs, skip=tuple(MODEL_RULES))
     kw = dict(n_in=n_in, n_out=n_out, dropout=dropout, bn=bn, **kwargs)
     if size is not None: kw['size'] = size
     if pretrained:

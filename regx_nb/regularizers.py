@@ -86,13 +86,12 @@ def _bn_stats_kept(model):
     finally:
         for m, mo in zip(bns, saved): m.momentum = mo
 
-def _jacobian_args(n_proj, mode, frac, who:str='') -> tuple:
-    "The estimator's options checked once, for `jacobian_norm2` and the `jacobian` regularizer alike."
-    if n_proj != -1 and (not isinstance(n_proj, int) or isinstance(n_proj, bool) or n_proj < 1):
-        raise RegxError(f"{who}n_proj must be a positive int (random projections) or -1 (the exact norm, one backward pass per class), got {n_proj!r}")
-    if mode not in ('reverse', 'forward'): raise RegxError(f"{who}mode must be 'reverse' (vector-Jacobian products) or 'forward' (Jacobian-vector products), got {mode!r}")
-    if not isinstance(frac, (int, float)) or isinstance(frac, bool) or not 0 < frac <= 1: raise RegxError(f"{who}frac is the share of the batch in (0, 1], got {frac!r}")
-    return n_proj, mode, float(frac)
+# the estimator's options: random projections (or -1, the exact norm), the mode, and the share of the batch
+_JACOBIAN_RULES = dict(n_proj=either(integer(lo=1), choice(-1)), mode=choice('reverse', 'forward'), frac=number(0, 1, lo_open=True))
+
+def _jacobian_args(n_proj, mode, frac, who:str='jacobian_norm2') -> tuple:
+    "The estimator's options checked by the rules the `jacobian` regularizer uses too."
+    return tuple(check_value(who, k, v, _JACOBIAN_RULES[k]) for k, v in (('n_proj', n_proj), ('mode', mode), ('frac', frac)))
 
 def jacobian_norm2(model:nn.Module, # a model, Learner or Run
                    x:torch.Tensor, # the input batch; must require grad when `logits` is given
@@ -184,13 +183,11 @@ REGULARIZERS = Registry('regularizer')
 
 class Regularizer(Callback):
     "Base class: a named regularizer with parameters, applied to a fastai `Learner` through callback events."
-    reg_name, order, model_kwargs, defaults = 'none', 20, {}, {}
+    reg_name, order, model_kwargs, defaults, rules = 'none', 20, {}, {}, {}  # rules: {param: Rule} (default: what the default suggests)
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)
         if unknown: raise RegxError(f"{self.reg_name} takes {sorted(self.defaults) or 'no parameters'}, not {sorted(unknown)}")
-        self.params = {**self.defaults, **params}
-        for k, v in self.params.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0: raise RegxError(f"{self.reg_name}: {k} must be >= 0, got {v}")
+        self.params = {**self.defaults, **{k: check_value(self.reg_name, k, v, self.rules.get(k) or rule_for(self.defaults[k])) for k, v in params.items()}}
         self._name, self.value = f'reg_{self.reg_name}', None
     def penalty(self) -> torch.Tensor|None:
         "The term to add (times `lam`) to the training loss; None for regularizers that act otherwise."
@@ -260,6 +257,7 @@ class SoftSVB(Regularizer):
 class HardSVB(Regularizer):
     "Hard SVB: every N steps clamp all singular values into [1/(1+ε), 1+ε]; orthogonal start (Jia et al. 2019)."
     reg_name, defaults = 'hard_svb', dict(eps=0.05, every=50, ortho_init=True)
+    rules = dict(every=integer(lo=1))
     def before_train(self):
         # (not before_fit: fastai's `validate` sends fit events too, and must not re-initialize a trained model)
         if not getattr(self, 'started', False):
@@ -279,11 +277,7 @@ class HardSVB(Regularizer):
 class Jacobian(Regularizer):
     "Jacobian penalty (λ/2)·||dz/dx||_F², estimated with n_proj random projections (Hoffman et al. 2019), in reverse or forward mode, on a share of the batch."
     reg_name, defaults = 'jacobian', dict(lam=0.01, n_proj=1, mode='forward', frac=0.25)  # the default chosen by measurement (below)
-    def __init__(self, **params):
-        p = {**self.defaults, **params}
-        n, mode, f = _jacobian_args(p['n_proj'], p['mode'], p['frac'], who='jacobian: ')
-        super().__init__(**{**params, 'n_proj': 1})  # (the base class refuses negative numbers)
-        self.params['n_proj'], self.params['frac'] = n, f
+    rules = _JACOBIAN_RULES
     def weight(self): return self.params['lam'] / 2
     @property
     def _reuse(self): return self.params['frac'] == 1 and (self.params['mode'] == 'reverse' or self.params['n_proj'] == -1)
@@ -312,7 +306,7 @@ class ConfidencePenalty(Regularizer):
 @_register
 class LabelSmoothing(Regularizer):
     "Label smoothing: cross-entropy against (1−ε)·onehot + ε/C, C from the data (Szegedy et al. 2016)."
-    reg_name, defaults = 'label_smoothing', dict(eps=0.1)
+    reg_name, defaults, rules = 'label_smoothing', dict(eps=0.1), dict(eps=number(0, 1, hi_open=True))
     order = 15  # replaces the data loss before the penalties (order 20) are added to it
     # (the number of outputs is checked on the first batch by `label_smoothing_loss`: no extra batch is drawn, which would
     # change the data order of a resumed run and fails on the distributed loaders of `distrib_ctx`)
@@ -369,10 +363,9 @@ class _ModelVariant(Regularizer):
 @_register
 class Dropout(_ModelVariant):
     "Dropout with probability p in the dense part of the model (a model variant)."
-    reg_name, defaults = 'dropout', dict(p=0.1)
+    reg_name, defaults, rules = 'dropout', dict(p=0.1), dict(p=number(0, 1, lo_open=True, hi_open=True))
     def __init__(self, **params):
         super().__init__(**params)
-        if not 0 < self.params['p'] < 1: raise RegxError(f"dropout: p must be in (0, 1), got {self.params['p']}")
         self.model_kwargs = {'dropout': self.params['p']}
     def present(self, m): return any(isinstance(x, nn.Dropout) and x.p > 0 for x in m.modules())
 
@@ -400,12 +393,19 @@ def _parse_value(v:str):
 def parse_reg(s:str) -> list[dict]:
     "Parse 'l2', 'l2:lam=1e-3' or 'l2:lam=1e-3+dropout:p=0.2' into [{'name': ..., params}]; 'l2:lam=1e-4,1e-3' gives a list of values (a path)."
     out = []
-    for part in [p.strip() for p in s.split('+') if p.strip()]:
-        name, _, rest = part.partition(':')
+    parts = [p.strip() for p in s.split('+')]
+    if not all(parts): raise RegxError(f"{s!r} has an empty part around '+': combine regularizers as name+name, e.g. 'dropout+l2'")
+    for part in parts:
+        name, colon, rest = part.partition(':')
+        if not name.strip(): raise RegxError(f"{part!r} in {s!r} has no name before ':': write name:key=value, e.g. 'l2:lam=1e-3'")
+        items = [p.strip() for p in rest.split(',')] if colon else []
+        if colon and not all(items): raise RegxError(f"{part!r} in {s!r} has an empty parameter: write name:key=value,key=value (a path: key=a,b,c)")
         params, last = {}, None
-        for kv in [p.strip() for p in rest.split(',') if p.strip()]:
+        for kv in items:
             if '=' in kv:
-                k, v = kv.split('=', 1); last = k.strip(); params[last] = _parse_value(v.strip())
+                k, v = kv.split('=', 1); last = k.strip()
+                if last in params: raise RegxError(f"{s!r} gives {name.strip()}'s {last} twice: give each parameter once (a path: {last}=a,b,c)")
+                params[last] = _parse_value(v.strip())
             elif last is None: raise RegxError(f"cannot read {kv!r} in {s!r}: write parameters as name:key=value,key=value")
             else:  # a value with no key extends the previous key's list: l2:lam=1e-4,1e-3 is a path over lam
                 params[last] = (params[last] if isinstance(params[last], list) else [params[last]]) + [_parse_value(kv)]
@@ -418,9 +418,13 @@ def as_regularizers(reg=None, # None, a name, 'a+b', 'name:k=v', a dict, a `Regu
     "The list of `Regularizer` callbacks described by `reg` ('none' entries are dropped unless alone)."
     if reg is None: return [NoReg()]
     if isinstance(reg, Regularizer): return [reg]
-    if isinstance(reg, str): items = parse_reg(reg)
+    if isinstance(reg, str):
+        if not reg.strip(): raise RegxError("a regularizer spec is empty: give a name such as 'none', 'l2' or 'l2:lam=1e-3'")
+        items = parse_reg(reg)
     elif isinstance(reg, dict): items = [reg]
-    elif isinstance(reg, (list, tuple)): return _dedupe([r for x in reg for r in as_regularizers(x)])
+    elif isinstance(reg, (list, tuple)):
+        if not reg: raise RegxError("the list of regularizers is empty: give at least one, e.g. ['none']")
+        return _dedupe([r for x in reg for r in as_regularizers(x)])
     else: raise RegxError(f"cannot make regularizers from {type(reg).__name__}: give a name, a dict, a Regularizer or a list")
     regs = []
     for d in items:

@@ -349,7 +349,8 @@ def fcn_table(n_in:int=3, # input channels
     return pd.DataFrame(rows)
 
 # %% ../nbs/08_segmentation.ipynb #41095c17
-@MODELS.register('fcn', replace=True, task='segment')
+@MODELS.register('fcn', replace=True, task='segment', rules=dict(encoder=choice('small', 'alexnet', 'vgg16'), variant=choice('32s', '16s', '8s'),
+                 fc_dim=optional(integer(1, 65536)), fc_kernel=optional(integer(1, 15)), widths=sequence(integer(1, 4096), 5)))
 def fcn(n_in:int=1, n_out:int=11, # input channels; classes, background included
         encoder:str='small', variant:str='8s', pretrained:bool=False, fc_dim:int|None=None, fc_kernel:int|None=None,
         dropout:float=0.5, bn:bool|None=None, widths:tuple=(16, 32, 64, 96, 128)):
@@ -368,9 +369,9 @@ class SegEpochLog(EpochLog):
 
 class SegmentTask(Task):
     "Runs that segment: pixel-wise cross-entropy (pixels labelled `ignore_index` count neither way), the four `SegMetric`s, the confusion matrix on the test set."
+    rules = dict(ignore_index=optional(integer(0, 65535)), init_from=text())
     def learner(self, dls, model, opt_func, lr, cbs, kw):
-        bad = set(kw) - {'ignore_index', 'init_from'}
-        if bad: raise RegxError(f"the task 'segment' takes ignore_index and init_from, not {sorted(bad)}")
+        self.check(kw)
         n = getattr(model, 'n_classes', None)
         if n is not None and n != dls.c: raise RegxError(f"the model scores {n} classes but the data has {dls.c} ({dls.vocab if hasattr(dls, 'vocab') else ''})")
         if not getattr(dls, 'segmentation', False): raise RegxError("these DataLoaders yield class labels, not masks: use seg_dls(...) or get_dls(..., variant='segment')")
@@ -603,12 +604,12 @@ SEG_SOURCES = {
         [('https://s3.amazonaws.com/fast-ai-imagelocal/camvid.tgz', 'camvid.tgz', None, '.')], "This is fastai's URLs.CAMVID."),
 }
 
-@DATASETS.register('pascal_voc', replace=True)
+@DATASETS.register('pascal_voc', replace=True, rules=dict(image_size=either(integer(16, 1024), sequence(integer(16, 1024), 2)), max_items=optional(integer(lo=1))))
 def _voc(download=True, image_size=128, max_items:int|None=None):
     "PASCAL VOC 2012 segmentation: 21 classes (background included), 255 marks object borders; images resized and centre-cropped."
     return {**SEG_SOURCES['pascal_voc'].load(download, image_size=image_size, max_items=max_items), 'segmentation': True}
 
-@DATASETS.register('camvid', replace=True)
+@DATASETS.register('camvid', replace=True, rules=dict(image_size=either(integer(16, 1024), sequence(integer(16, 1024), 2)), max_items=optional(integer(lo=1))))
 def _camvid(download=True, image_size=128, max_items:int|None=None):
     "CamVid street scenes (fastai's layout: images/, labels/, codes.txt); classes from codes.txt."
     return {**SEG_SOURCES['camvid'].load(download, image_size=image_size, max_items=max_items), 'segmentation': True}

@@ -16,13 +16,14 @@ from .core import *
 from .defaults import DEFAULT_REGS, STUDY_DEFAULTS, PRESETS
 from .stats import compare_to_baseline, describe, mean_std, mean_ci, plot_forest, palette
 from .regularizers import reg_tag, reg_label, expand_regs, parse_reg
+from .models import MODELS
 from .rwc import RWC
 from .training import normalize_spec, run_grid, run_row, Run
 from .analyses import ANALYSES, Analysis, get_analyses, analyse_run, run_data
 
 # %% auto #0
-__all__ = ['Report', 'plot_paths', 'Study', 'study_config', 'study_specs', 'run_study', 'write_report', 'report_paths',
-           'lesson_study']
+__all__ = ['STUDY_RULES', 'Report', 'plot_paths', 'Study', 'study_config', 'study_specs', 'run_study', 'write_report',
+           'report_paths', 'lesson_study']
 
 # %% ../nbs/11_study.ipynb #3f0a735c
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -250,6 +251,10 @@ def _path_ends(r):
         out.append(d['name'] + (':' + ','.join(kv) if kv else ''))
     return '+'.join(out)
 
+STUDY_RULES = dict(data=text(), models=sequence(text()), regs=sequence(either(text(), Rule('a dict', lambda v: v if isinstance(v, dict) else None))),
+                   seeds=sequence(integer(0, 2**32 - 1)), epochs=integer(1, 100_000), patience=optional(integer(lo=1)), lr=number(0, 10, lo_open=True),
+                   bs=integer(1, 65536), n_train=optional(integer(lo=1)), shortcut=optional(number(0, 1, lo_open=True)))
+
 def study_config(preset:str|None=None, **given) -> dict:
     "The settings of a study: `STUDY_DEFAULTS`, then the preset's, then what is given (None means 'not given'); quick mode shrinks them."
     if preset is not None and preset not in PRESETS: raise RegxError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
@@ -261,8 +266,11 @@ def study_config(preset:str|None=None, **given) -> dict:
         c['epochs'] = min(c['epochs'], 2); c['n_train'] = c['n_train'] or (None if c['data'] == 'fashion_scenes' else 128)
         c['seeds'] = tuple(c['seeds'])[:2] if 'seeds' not in given or given['seeds'] is None else c['seeds']
         if given.get('regs') is None: c['regs'] = tuple(_path_ends(r) for r in c['regs'])
-    if not c['seeds']: raise RegxError("seeds must name at least one seed, e.g. (0, 1, 2)")
-    if c['shortcut'] is not None and not (0 < c['shortcut'] <= 1): raise RegxError(f"shortcut is the marker's agreement probability in (0, 1], or None; got {c['shortcut']}")
+    if isinstance(c['seeds'], (list, tuple)) and not c['seeds']: raise RegxError("seeds must name at least one seed, e.g. (0, 1, 2)")
+    for k, rule in STUDY_RULES.items(): c[k] = check_value('study', k, c[k], rule)
+    if len(set(c['seeds'])) < len(c['seeds']): raise RegxError(f"study: seeds must be distinct, got {list(c['seeds'])}: a repeated seed would be the same run twice")
+    if len(set(c['models'])) < len(c['models']): raise RegxError(f"study: models must be distinct, got {list(c['models'])}")
+    for m in c['models']: MODELS[m]
     if c['shortcut'] is not None and c['data'] != 'fashion_scenes': c['shortcut'] = None  # the shortcut test needs the scenes' markers
     return c
 
@@ -298,13 +306,17 @@ def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
               **grid_kw, # more `run_grid` arguments (cluster, slurm, on_busy)
              ) -> Study:
     "Train the grid (skipping finished runs), measure each run once, and write `results.csv` and `report/index.html` under `out`."
+    if no_shortcut and shortcut is not None: raise RegxError(f"shortcut={shortcut} and no_shortcut=True contradict each other: give one of them")
     c = study_config(preset, data=data, models=models, regs=regs, seeds=seeds, epochs=epochs, patience=patience, lr=lr, bs=bs,
                      n_train=n_train, data_kw=data_kw, shortcut=shortcut, analyses=analyses, analysis_params=analysis_params)
     if no_shortcut: c['shortcut'] = None
     todo = get_analyses(c['analyses'], c['analysis_params'])  # unknown names and parameters fail here, before any training
+    wanted = [a.name for a in todo if a.on == 'shortcut' and c['analyses'] != 'all']
+    if wanted and c['shortcut'] is None:
+        raise RegxError(f"the analyses {wanted} measure the shortcut runs, which this study does not train ({'no_shortcut' if no_shortcut else 'its data has no markers'})")
     if c['shortcut'] is None: todo = [a for a in todo if a.on != 'shortcut']
     configs, main, sc = study_specs(c)
-    out = Path(out)
+    out = writable_dir(out, 'the study folder', create=False)  # (checked before anything is trained or written)
     cbs = [RWC] if any(a.name == 'rwc' for a in todo) else []
     t0 = time.perf_counter()
     runs = run_grid(main + sc, out/'runs', executor=executor, progress=progress, cbs=cbs, workers=workers,

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 import matplotlib.pyplot as plt
 from .core import *
-from .data import get_dls, ImageSet
-from .models import MODELS, get_model, n_params, find_weights, model_fingerprint, builder_version
+from .data import DATASETS, get_dls, check_data_kw, ImageSet
+from .models import MODELS, MODEL_RULES, get_model, n_params, find_weights, model_fingerprint, builder_version
 from .regularizers import Regularizer, as_regularizers, reg_tag, reg_label, order_regs
 from .defaults import SPEC_DEFAULTS
 from fastai.learner import Learner
@@ -31,11 +31,11 @@ from fastprogress.fastprogress import progress_bar
 from fastai.torch_core import rank_distrib, num_distrib
 
 # %% auto #0
-__all__ = ['IGNORE_INDEX', 'TASKS', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'Task', 'make_learner',
-           'StepTimer', 'step_cost', 'normalize_spec', 'run_id', 'CorruptRunError', 'sha256_file', 'Run', 'job_alive',
-           'rng_states', 'set_rng_states', 'RunSaver', 'topk_accuracy', 'train_run', 'grid', 'resolve_workers',
-           'run_grid', 'runs_root', 'train_regs', 'run_row', 'load_results', 'load_history', 'summarize', 'plot_curves',
-           'plot_results', 'head_splitter', 'preset_specs', 'run_preset']
+__all__ = ['IGNORE_INDEX', 'TASKS', 'SPEC_RULES', 'EpochLog', 'UntilPlateau', 'convergence', 'StopOnNonFinite', 'Task',
+           'make_learner', 'StepTimer', 'step_cost', 'normalize_spec', 'run_id', 'MissingRunFile', 'CorruptRunError',
+           'sha256_file', 'Run', 'job_alive', 'rng_states', 'set_rng_states', 'RunSaver', 'topk_accuracy', 'train_run',
+           'grid', 'resolve_workers', 'run_grid', 'runs_root', 'train_regs', 'run_row', 'load_results', 'load_history',
+           'summarize', 'plot_curves', 'plot_results', 'head_splitter', 'preset_specs', 'run_preset']
 
 # %% ../nbs/04_training.ipynb #b154f8fc
 IGNORE_INDEX = 255  # segmentation targets: pixels with this label are not scored
@@ -108,15 +108,21 @@ def convergence(history:pd.DataFrame, # a run's per-epoch table
 
 # %% ../nbs/04_training.ipynb #5b20134e
 class StopOnNonFinite(Callback):
-    "Stop with a `TrainingDiverged` error naming the regularizers and the step when the loss becomes NaN or infinite."
-    order = 90
-    def after_loss(self):
-        if not self.training: return
+    "Stop with a `TrainingDiverged` error naming the regularizers and the step when the training loss, or an epoch's valid loss, becomes NaN or infinite."
+    order = 62  # after EpochLog (60) logs an epoch, before UntilPlateau (65) and RunSaver (70) keep it
+    def before_backward(self):  # (after every after_loss, whatever its order: the loss with all its penalties)
         if not torch.isfinite(self.learn.loss_grad.detach()).all():
             regs = ', '.join(map(repr, getattr(self.learn, 'regs', []))) or 'none'
             raise TrainingDiverged(f"the training loss became {self.learn.loss_grad.item()} at epoch {self.epoch}, "
                                    f"step {self.iter} of {self.n_iter} (regularizers: {regs}). Lower the learning rate or the "
                                    f"regularizer's strength; what was saved before this epoch is kept")
+    def after_epoch(self):
+        log = getattr(self.learn, 'epoch_log', None)
+        if log is None or not log.logged: return
+        row = log.rows[-1]
+        bad = {k: v for k, v in row.items() if k.endswith('_loss') and not math.isfinite(float(v))}
+        if bad: raise TrainingDiverged(f"after epoch {row['epoch']}: {', '.join(f'{k} = {v}' for k, v in bad.items())}. Lower the learning rate or the "
+                                       f"regularizer's strength; what was saved before this epoch is kept")
 
 # %% ../nbs/04_training.ipynb #2cb13dba
 class Task:
@@ -124,9 +130,16 @@ class Task:
     def model_kwargs(self, dls) -> dict:
         "What a model builder needs to know of the data."
         return dict(n_in=dls.n_in, n_out=dls.c, size=dls.size[0] if dls.size else None)
+    rules:dict = {}  # the task's options (task_kw) and what each accepts
+    def check(self, kw:dict) -> dict:
+        "The task's options, each known and checked."
+        if not isinstance(kw, dict): raise RegxError(f"task_kw must be a dict of the task's options, got {kw!r}")
+        bad = set(kw) - set(self.rules)
+        if bad: raise RegxError(f"the task {type(self).__name__} takes {sorted(self.rules) or 'no options'} in task_kw, not {sorted(bad)}")
+        return {k: check_value('task_kw', k, v, self.rules[k]) for k, v in kw.items()}
     def learner(self, dls, model, opt_func, lr:float, cbs:list, kw:dict) -> Learner:
         "A Learner for `model` on `dls` with the callbacks `cbs` (the regularizers and the run's own) and the task's options `kw`."
-        if kw: raise RegxError(f"the task 'classify' takes no task_kw, got {sorted(kw)}")
+        self.check(kw)
         seg = getattr(dls, 'segmentation', False)
         loss = CrossEntropyLossFlat(axis=1) if seg else CrossEntropyLossFlat()
         met = functools.partial(accuracy, axis=1) if seg else accuracy
@@ -221,25 +234,30 @@ def step_cost(regs:list, # regularizer specs, e.g. ['none', 'l2', 'jacobian', 'j
 # %% ../nbs/04_training.ipynb #44f7e6ed
 _LATER_KEYS = dict(refit=False, freeze_epochs=0, task='classify', task_kw={})  # added later: left out of a run's hash at these values, so older runs keep their folders
 
+# each key of a spec: what it accepts (data, model, reg, task and their options are checked against their registries)
+SPEC_RULES = dict(data=text(), model=text(), seed=integer(0, 2**32 - 1), epochs=integer(1, 100_000), lr=number(0, 10, lo_open=True),
+                  bs=integer(1, 65536), n_train=optional(integer(lo=1)), opt=choice('adam', 'sgd'), schedule=choice('one_cycle', 'constant'),
+                  patience=optional(integer(lo=1)), refit=boolean(), freeze_epochs=integer(lo=0), task=text())
+
 def normalize_spec(spec:dict|None=None, **kw) -> dict:
-    "A complete spec: defaults filled in, regularizers as a list of dicts with all their parameters."
+    "A complete, checked spec: defaults filled in, every value checked (names against their registries), regularizers as dicts with all their parameters."
+    if spec is not None and not isinstance(spec, dict): raise RegxError(f"a spec is a dict with keys from {sorted(SPEC_DEFAULTS)}, got {spec!r}")
     s = {**SPEC_DEFAULTS, **(spec or {}), **kw}
     unknown = set(s) - set(SPEC_DEFAULTS) - {'model_config'}
     if unknown: raise RegxError(f"unknown spec keys {sorted(unknown)}; a spec has {sorted(SPEC_DEFAULTS)}")
+    for k, rule in SPEC_RULES.items(): s[k] = check_value('spec', k, s[k], rule)
+    DATASETS[s['data']]; MODELS[s['model']]  # (an unknown name is an error that lists the known ones, before any folder is named after it)
     s['reg'] = [r.spec() for r in as_regularizers(s['reg'])]
-    if not isinstance(s['epochs'], int) or s['epochs'] < 1: raise RegxError(f"epochs must be a positive int, got {s['epochs']!r}")
-    if s['schedule'] not in ('one_cycle', 'constant'): raise RegxError(f"schedule must be 'one_cycle' or 'constant', got {s['schedule']!r}")
-    if s['patience'] is not None and (not isinstance(s['patience'], int) or isinstance(s['patience'], bool) or s['patience'] < 1):
-        raise RegxError(f"patience must be None (train all `epochs`) or a positive int (stop after that many epochs without a better valid loss), got {s['patience']!r}")
-    if not isinstance(s['refit'], bool): raise RegxError(f"refit must be True (train on train + valid) or False, got {s['refit']!r}")
-    fe = s['freeze_epochs']
-    if not isinstance(fe, int) or isinstance(fe, bool) or fe < 0: raise RegxError(f"freeze_epochs must be an int >= 0, got {fe!r}")
+    s['data_kw'] = check_data_kw(s['data'], s['data_kw'])
+    if not isinstance(s['model_kw'], dict): raise RegxError(f"model_kw must be a dict of options for model {s['model']!r}, got {s['model_kw']!r}")
+    _mk = {k: v for k, v in s['model_kw'].items() if k not in MODEL_RULES}
+    s['model_kw'] = {**check_options(f"model {s['model']!r}", MODELS[s['model']], _mk, skip=tuple(MODEL_RULES)),
+                     **{k: check_value('model_kw', k, v, MODEL_RULES[k]) for k, v in s['model_kw'].items() if k in MODEL_RULES}}
+    s['task_kw'] = TASKS[s['task']]().check(s['task_kw'])
     if s['refit'] and s['patience']:
         raise RegxError("refit trains on the valid images too, so patience (which watches the valid loss) cannot choose the epoch: give epochs and patience=None")
-    if fe and not (s['model_kw'] or {}).get('pretrained'):
+    if s['freeze_epochs'] and not s['model_kw'].get('pretrained'):
         raise RegxError("freeze_epochs fine-tunes a pretrained model (body frozen, then unfrozen): give model_kw={'pretrained': True}, or freeze_epochs=0")
-    TASKS[s['task']]  # (an unknown task, or one that is not a name, is an error listing the known ones)
-    if not isinstance(s['task_kw'], dict): raise RegxError(f"task_kw must be a dict of the task's options, got {s['task_kw']!r}")
     s.pop('model_config', None)
     return {k: s[k] for k in SPEC_DEFAULTS}
 
@@ -252,6 +270,9 @@ def run_id(spec:dict) -> str:
     return f"{s['model']}-{reg_tag(s['reg'])}-s{s['seed']}-{h}"
 
 # %% ../nbs/04_training.ipynb #ad3ac807
+class MissingRunFile(RegxError, FileNotFoundError):
+    "A file a run needs is not there (the folder is not a run, or not yet one)."
+
 class CorruptRunError(RegxError):
     "A finished run whose files do not parse or do not match their checksum; the message names the run and the file."
 
@@ -297,7 +318,9 @@ class Run:
         return r
     def _json(self, name:str):
         try: d = load_json(self.path/name)
-        except FileNotFoundError: raise
+        except FileNotFoundError as e:  # (a RegxError that is also a FileNotFoundError: `problem` reads it as 'missing')
+            what = 'no such folder' if not self.path.is_dir() else f'it has no {name} yet' if name == 'metrics.json' else f'it has no {name}'
+            raise MissingRunFile(f"{short_path(self.path)} is not a readable run: {what}") from e
         except (ValueError, UnicodeDecodeError) as e: raise CorruptRunError(f"run {self.name} is corrupt: {name} is not valid JSON ({e})") from e
         if not isinstance(d, dict): raise CorruptRunError(f"run {self.name} is corrupt: {name} holds {type(d).__name__}, not an object")
         return d
@@ -323,6 +346,13 @@ class Run:
             try: self._json(name)
             except FileNotFoundError: return f"{name}: missing"
             except CorruptRunError as e: return str(e).split(': ', 1)[1]
+        try: ok_spec = json.loads(json.dumps(normalize_spec(self.spec))) == self.spec
+        except UnknownNameError as e:  # a name this process does not know is not damage: say so, set nothing aside
+            raise RegxError(f"run {self.name} names something not registered in this process ({e}): import or register it before reading its runs") from e
+        except RegxError as e: return f"spec.json: not a valid spec ({e})"
+        if not ok_spec: return "spec.json: not a complete spec (a key is missing or was changed)"
+        cfg = self._json('model_config.json')
+        if not {'name', 'kwargs'} <= set(cfg) and 'fingerprint' in cfg: return "model_config.json: not a model record (no name or options)"
         m = self.metrics
         if m.get('status') not in ('ok', 'diverged'): return f"metrics.json: unknown status {m.get('status')!r}"
         if m['status'] == 'ok' or m.get('weights_sha256'):
@@ -552,7 +582,7 @@ def train_run(spec:dict, # a spec (see `normalize_spec`); missing keys take thei
     "Train the run of `spec` under `root` unless it is finished: resume from its last checkpoint, and own its folder while training."
     if on_busy not in ('wait', 'skip'): raise RegxError(f"on_busy must be 'wait' or 'skip', got {on_busy!r}")
     spec = normalize_spec(spec)
-    run = Run(Path(root)/run_id(spec))
+    run = Run(writable_dir(root, 'the runs folder', create=False)/run_id(spec))
     rank, world = rank_distrib(), num_distrib()
     if world > 1:  # several processes (`accelerate launch`): rank 0 owns the folder, the others follow
         from accelerate import PartialState
@@ -630,6 +660,12 @@ def _train(run, spec, progress, cbs, device, lock) -> Run:
         learn.remove_cbs([c for c in learn.cbs if isinstance(c, _Resume)])
     dls = learn.dls
     final = learn.task.evaluate(learn, run)  # (every rank evaluates: fastai gathers predictions across processes, so all must take part)
+    bad = [k for k, v in final.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad or not all(torch.isfinite(t).all() for t in unwrap(learn.model).state_dict().values() if t.is_floating_point()):
+        e = TrainingDiverged(f"run {run.name} ended with " + (f"{', '.join(bad)} not finite" if bad else 'weights that are not finite') +
+                             ": lower the learning rate or the regularizer's strength")
+        if rank == 0: _finish_diverged(run, learn, e, t0, start)
+        raise e
     if rank != 0: return run
     hist = pd.DataFrame(learn.epoch_log.rows)
     with atomic_write(run.path/'history.csv', 'w') as f: hist.to_csv(f, index=False)  # (a run stopped at its plateau skips the last save)
@@ -662,8 +698,9 @@ def _submit(todo, root, cluster, slurm, cbs, progress, after_run=None):
     ex = submitit.AutoExecutor(folder=root/'_submitit', cluster=cluster)
     params = dict(timeout_min=60, name='regx')
     params.update(slurm or {})
-    ex.update_parameters(**{(k if k in ('timeout_min', 'name', 'gpus_per_node', 'cpus_per_task', 'mem_gb', 'nodes', 'tasks_per_node')
-                             or k.startswith('slurm_') else f'slurm_{k}'): v for k, v in params.items()})
+    try: ex.update_parameters(**{(k if k in ('timeout_min', 'name', 'gpus_per_node', 'cpus_per_task', 'mem_gb', 'nodes', 'tasks_per_node')
+                                  or k.startswith('slurm_') else f'slurm_{k}'): v for k, v in params.items()})
+    except (ValueError, TypeError) as e: raise RegxError(f"submitit refused the slurm options {sorted(slurm or {})}: {e}") from e
     jobs = ex.map_array(_installed_job(), todo, [str(root)] * len(todo), [cbs] * len(todo), ['skip'] * len(todo), [after_run] * len(todo))
     for s, j in zip(todo, jobs):  # at once, so that a rerun during queued jobs waits for them instead of submitting again
         save_json(dict(job_id=str(j.job_id), cluster=ex.cluster, host=host_name(), submitted=time.time()), root/run_id(s)/'job.json')
@@ -745,6 +782,19 @@ def _wait_for(runs:list, poll:float, progress:bool) -> list:
         if pending: time.sleep(poll)
     return left
 
+def _check_executor(executor, cluster, slurm):
+    "Options that cannot apply together are refused, naming both."
+    if executor == 'local':
+        if cluster is not None: raise RegxError(f"cluster={cluster!r} is for executor='slurm'; the local executor would ignore it")
+        if slurm: raise RegxError(f"slurm options {sorted(slurm)} are for executor='slurm'; the local executor would ignore them")
+        return
+    if cluster not in (None, 'slurm', 'local', 'debug'): raise RegxError(f"cluster must be None (SLURM, detected), 'slurm', 'local' or 'debug', got {cluster!r}")
+    if cluster in (None, 'slurm') and not shutil.which('sbatch'):
+        raise RegxError("executor='slurm' needs SLURM, and this machine has no sbatch: run it on the cluster, or try the path here with cluster='local'")
+    if slurm is not None and (not isinstance(slurm, dict) or not all(isinstance(k, str) and k for k in slurm)
+                              or not all(isinstance(v, (str, int, float, bool)) and not (isinstance(v, float) and not math.isfinite(v)) for v in slurm.values())):
+        raise RegxError(f"slurm options are a dict of name: value (text or numbers), e.g. dict(partition='gpu', timeout_min=60), got {slurm!r}")
+
 def run_grid(specs:list[dict], # from `grid` or written by hand
              root:str|Path, # folder of the runs
              executor:str='local', # 'local' (here, or in worker processes) or 'slurm' (submitit job array)
@@ -760,15 +810,21 @@ def run_grid(specs:list[dict], # from `grid` or written by hand
     "Train every spec whose run is not finished yet (corrupt runs are moved aside and retrained); return the runs of all specs, in order."
     if executor not in ('local', 'slurm'): raise RegxError(f"executor must be 'local' or 'slurm', got {executor!r}")
     if on_busy not in ('wait', 'skip'): raise RegxError(f"on_busy must be 'wait' or 'skip', got {on_busy!r}")
+    _check_executor(executor, cluster, slurm)
     if after_run is not None and not callable(after_run): raise RegxError(f"after_run must be a callable taking a Run, got {type(after_run).__name__}")
-    root = Path(root); root.mkdir(parents=True, exist_ok=True); clean_parts(root)
-    specs = [normalize_spec(s) for s in specs]
-    runs = [Run(root/run_id(s)) for s in specs]
+    if not isinstance(specs, (list, tuple)) or not specs: raise RegxError(f"specs must be a non-empty list of specs (dicts), got {specs!r}")
+    specs = [normalize_spec(s) for s in specs]  # every spec checked, and the folder, before anything is created
+    ids = [run_id(s) for s in specs]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice: raise RegxError(f"the grid names the same run more than once (repeated seeds or regularizers?): {', '.join(twice)}")
+    workers = resolve_workers(workers, len(specs))
+    root = writable_dir(root, 'the runs folder'); clean_parts(root)
+    runs = [Run(root/i) for i in ids]
     for r in runs: clean_parts(r.path)
     states = [r.state() for r in runs]
     n = {k: states.count(k) for k in ('finished', 'todo', 'corrupt', 'running')}
     todo = [s for s, st in zip(specs, states) if st in ('todo', 'corrupt')]
-    workers = resolve_workers(workers, len(todo))
+    workers = min(workers, max(1, len(todo)))
     if progress:
         print(f"{len(specs)} runs in {short_path(root)}: {n['finished']} finished, {n['todo'] + n['corrupt']} to train, "
               f"{n['running']} running elsewhere" + (f" ({n['corrupt']} corrupt: moved aside and trained again)" if n['corrupt'] else '')

@@ -361,17 +361,18 @@ class GANStep(Callback):
 # %% ../nbs/07_vae.ipynb #e46db289
 VAE_MODELS = ('vae', 'cvae', 'vaegan')
 
-@MODELS.register('vae', replace=True, task='vae')
+@MODELS.register('vae', replace=True, task='vae', rules=dict(kind=choice('linear', 'conv'), recon=choice('mse', 'bce'), z=integer(1, 4096), beta=number(lo=0), width=integer(1, 4096)))
 def vae_model(n_in:int=1, n_out:int=10, size:int=28, kind:str='conv', recon:str='bce', z:int=16, beta:float=1., width:int=32):
     "A `VAE` built by name (for runs): linear or conv, trained with an MSE or BCE reconstruction (n_out is not used)."
     return VAE(kind, recon, z, beta, n_in, size, width)
 
-@MODELS.register('cvae', replace=True, task='vae')
+@MODELS.register('cvae', replace=True, task='vae', rules=dict(kind=choice('linear', 'conv'), recon=choice('mse', 'bce'), z=integer(1, 4096), beta=number(lo=0), width=integer(1, 4096)))
 def cvae_model(n_in:int=1, n_out:int=10, size:int=28, kind:str='conv', recon:str='bce', z:int=16, beta:float=1., width:int=32):
     "A `CVAE` conditioned on the n_out classes, built by name (for runs)."
     return CVAE(n_classes=n_out, kind=kind, recon=recon, z=z, beta=beta, n_in=n_in, size=size, width=width)
 
-@MODELS.register('vaegan', replace=True, task='vae')
+@MODELS.register('vaegan', replace=True, task='vae', rules=dict(kind=choice('linear', 'conv'), recon=choice('mse', 'bce'), z=integer(1, 4096),
+                                                                           beta=number(lo=0), width=integer(1, 4096)))
 def vaegan_model(n_in:int=1, n_out:int=10, size:int=28, kind:str='conv', recon:str='bce', z:int=16, beta:float=1., width:int=32,
            gamma:float=1., adv:float=1., pixel:float=1.):
     "A `VAEGAN` built by name (for runs) (n_out is not used)."
@@ -379,9 +380,10 @@ def vaegan_model(n_in:int=1, n_out:int=10, size:int=28, kind:str='conv', recon:s
 
 class VAETask(Task):
     "Runs that reconstruct: the reconstruction loss plus β·KL (and the GAN step of a VAE-GAN); a finished run reports its test reconstruction."
+    rules = dict(denoise=number(lo=0), corruption=choice('gaussian', 'erase'),
+                 gan=Rule('a dict of GANStep options (lr, smooth, d_floor)', lambda v: v if isinstance(v, dict) and set(v) <= {'lr', 'smooth', 'd_floor'} else None))
     def learner(self, dls, model, opt_func, lr, cbs, kw):
-        bad = set(kw) - {'denoise', 'corruption', 'gan'}
-        if bad: raise RegxError(f"the task 'vae' takes denoise, corruption and gan, not {sorted(bad)}")
+        self.check(kw)
         vg = isinstance(model, VAEGAN)
         own = [VAEBatch(kw.get('denoise', 0.), kw.get('corruption', 'gaussian'), model.conditional), KLTerm(model.beta), TermLog()]
         if vg: own.append(GANStep(**kw.get('gan', {})))

@@ -121,4 +121,4 @@ def test_bad_input(rand_model):
     with pytest.raises(RegxError, match='integer class ids'): total_variation(torch.rand(5, 5))
     with pytest.raises(RegxError, match='square'): total_variation(torch.zeros(3, 5, dtype=torch.long))
     with pytest.raises(RegxError, match='takes one image'): decision_boundary(rand_model, x)
-    with pytest.raises(RegxError, match="ratio must be in"): AdversarialTraining(ratio=0)
+    with pytest.raises(RegxError, match=r"ratio must be a number in \(0, 1\], got 0"): AdversarialTraining(ratio=0)
