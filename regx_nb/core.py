@@ -178,7 +178,8 @@ class Registry:
         close = difflib.get_close_matches(name, self.names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ''
         kinds = self.kind[:-2] + 'es' if self.kind.endswith('is') else self.kind + 's'
-        raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known {kinds}: {', '.join(self.names)}")
+        shown = repr(name) if len(name) <= 60 else repr(name[:40]) + f'... ({len(name)} characters)'
+        raise UnknownNameError(f"unknown {self.kind} {shown}.{hint} Known {kinds}: {', '.join(self.names)}")
     def __contains__(self, name): return name in self._d or name in self._lazy
     def __iter__(self): return iter(self.names)
     def __len__(self): return len(self.names)
