@@ -14,30 +14,40 @@ import torch
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 from .core import *
-from .data import get_dls
+from .data import get_dls, marker_class
 from .models import weight_layers
 from .stats import mean_std, palette
 from .regularizers import reg_label, jacobian_norm2
 from .features import sparsity_table
-from .attribution import SIGNED, attribute, pointing_game, relevance_mass, deletion_auc, gini
+from .attribution import (SIGNED, attribute, pointing_game, relevance_mass, chance_level, deletion_auc, insertion_auc, random_maps, gini,
+                                  cam_layers, inspect_forward)
 from .rwc import load_rwc, cluster_layers, clip_outliers, plot_rwc_heatmap
 from .training import Run, CorruptRunError, load_history, plot_curves
 from .adversarial import robust_accuracy, plot_robustness, decision_boundary, total_variation
 
 # %% auto #0
-__all__ = ['ANALYSES', 'MEASURE_DATA', 'Analysis', 'register_analysis', 'get_analyses', 'spec_data', 'run_data', 'kept_result',
-           'measure_run', 'kept_arrays', 'analyse_run', 'AccuracyAnalysis', 'WeightsAnalysis', 'plot_weight_counts',
-           'AttributionAnalysis', 'plot_map_grid', 'AdversarialAnalysis', 'BoundaryAnalysis', 'plot_class_maps',
-           'RWCAnalysis', 'JacobianNormAnalysis', 'ShortcutAnalysis']
+__all__ = ['ANALYSES', 'MANIPULATION_CHECKS', 'MEASURE_DATA', 'Analysis', 'register_analysis', 'get_analyses', 'spec_data',
+           'run_data', 'kept_result', 'measure_run', 'kept_arrays', 'analyse_run', 'AccuracyAnalysis',
+           'WeightsAnalysis', 'plot_weight_counts', 'AttributionAnalysis', 'plot_map_grid', 'AdversarialAnalysis',
+           'BoundaryAnalysis', 'plot_class_maps', 'RWCAnalysis', 'JacobianNormAnalysis', 'finer_cam_layer',
+           'ShortcutAnalysis', 'plot_dose_response']
 
 # %% ../nbs/10a_analyses.ipynb #85602f31
 ANALYSES = Registry('analysis')
+
+# what each regularizer family directly targets: manipulation checks, reported apart and never counted as findings
+MANIPULATION_CHECKS = {'l1': ('near_zero', 'weight_l2'), 'l2': ('near_zero', 'weight_l2'), 'elastic': ('near_zero', 'weight_l2'),
+                       'weight_decay': ('near_zero', 'weight_l2'), 'jacobian': ('jacobian_norm2', 'jacobian_logp_norm2'),
+                       'jacobian_det': ('jacobian_norm2', 'jacobian_logp_norm2'), 'soft_svb': ('weight_l2',), 'hard_svb': ('weight_l2',),
+                       'confidence_penalty': ('confidence',), 'label_smoothing': ('confidence',), 'adversarial': ('fgsm_acc@0.05', 'pgd10_acc@0.05')}
 
 class Analysis:
     "One measure of a study: `measure` a finished run (once: the result is kept in the run folder), then `report` the study from what was kept."
     name, version, on = None, 1, 'main'  # `on`: the runs it measures, 'main' or 'shortcut' (runs trained with spurious markers)
     defaults:dict = {}  # {param: default, or a function giving it (e.g. a size that depends on quick mode)}
     rules:dict = {}  # {param: Rule}; a parameter without one is checked by what its default suggests
+    measures:dict = {}  # {column: what it is}: the measures this analysis adds to the study's family of comparisons
+    log:tuple = ()  # the measures that scale multiplicatively: compared as log ratios (factors)
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)
         if unknown: raise RegxError(f"analysis {self.name!r} takes {sorted(self.defaults) or 'no parameters'}, not {sorted(unknown)}")
@@ -57,6 +67,9 @@ class Analysis:
     def measure(self, run:Run, data) -> dict:
         "Numbers for one run (columns of `results.csv`); may return (numbers, arrays) to keep small arrays for figures."
         return {}
+    def derive(self, st:'Study', res:pd.DataFrame) -> pd.DataFrame:
+        "Columns that need several runs at once (e.g. images every model classifies correctly), added to the study's results."
+        return res
     def report(self, st:'Study') -> None:
         "Add this analysis's section to `st.report`, from the kept numbers (`st.results`) and arrays (`st.arrays`)."
     def __repr__(self): return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
@@ -166,39 +179,32 @@ def analyse_run(run:Run, analyses:list, device=None) -> dict:
 # %% ../nbs/10a_analyses.ipynb #3d3f30d6
 @register_analysis
 class AccuracyAnalysis(Analysis):
-    "Test accuracy, the train - valid gap, time per epoch and convergence per regularizer; learning curves."
+    "How well each model is fitted (train, valid and test accuracy, best epoch, convergence), the train - valid gap, and the time per epoch."
     name = 'accuracy'
-    METRICS = {'test_acc': 'test accuracy', 'gap': 'generalization gap (train - valid accuracy)', 'time_per_epoch': 'time per epoch (s)'}
+    measures = {'test_acc': 'test accuracy', 'gap': 'generalization gap (train - valid accuracy)'}
     def report(self, st):
-        rep = st.report.section('Accuracy, convergence, gap and cost',
-            'Mean ± std over seeds. gap = train accuracy − validation accuracy (both on the weights the run ended with); '
-            'time per epoch on the machine that trained the run.')
+        rep = st.report.section('How well each model is fitted',
+            'Models are compared at stated fit: train, valid and test accuracy (mean ± std over seeds), the epoch whose weights were kept, '
+            'and whether the run reached its criterion. gap = train accuracy − validation accuracy. Time per epoch on the machine that '
+            'trained the run (a cost, not a finding: it is not in the family of comparisons).')
         plain = [c for c in st.configs if c['family'] != 'none' and '(' not in c['label'] and any(len(d) > 1 for d in c['reg'])]
         if plain:  # a label names only what differs from the defaults: say what the defaults were
             rep.text('Labels name the parameters that differ from the defaults: ' + '; '.join(
                 f"{c['label']} is " + ' + '.join(d['name'] + (f"({', '.join(f'{k}={v}' for k, v in d.items() if k != 'name')})" if len(d) > 1 else '')
                                                  for d in c['reg']) for c in plain) + '.')
         res = st.ok_results
-        base = res[res.reg == st.baseline]
-        rep.text(f"Baseline ({st.baseline}) test accuracy: {base.test_acc.mean():.3f} ± {base.test_acc.std():.3f} over {len(base)} runs"
-                 + (f"; validation accuracy {base.valid_acc.mean():.3f}." if len(base) else '.'))
-        nc = res[res.converged == False] if 'converged' in res else res.iloc[:0]
-        crit = f"valid loss not improved for {st.patience} epochs" if st.patience else 'a fixed number of epochs'
-        rep.text(f"Training criterion: {crit}, at most {st.epochs} epochs; the weights of the best epoch are kept. "
-                 + (f"{len(nc)} of {len(res)} runs did not converge: {', '.join(nc.run)}." if len(nc) else f"All {len(res)} runs converged."))
-        rep.table(mean_std(res, ['model', 'reg'], ['test_acc', 'valid_acc', 'train_acc', 'gap']).join(
-            mean_std(res, ['model', 'reg'], ['epochs_trained', 'best_epoch'], '{:.1f}')).join(
-            mean_std(res, ['model', 'reg'], ['time_per_epoch'], '{:.2f}')), 'per model and regularizer')
+        rep.text(st.fit_text())
+        rep.table(st.fit_table(), 'per model and regularizer, in the order of the grid')
         bad = st.results[st.results.status != 'ok']
         if len(bad): rep.text('Runs that did not finish: ' + ', '.join(f"{r.run} ({r.status})" for r in bad.itertuples()))
-        st.compare(self.METRICS, 'accuracy')
+        st.compare(self.measures, 'accuracy')
         hist = load_history(st.runs_ok)
         rep.figure(plot_curves(hist, 'acc', regs=st.regs_shown()), 'acc_curves',
                    'train (solid) and valid (dashed) accuracy per epoch, shared axes; thin lines: seeds')
-        c = st.comparisons['accuracy'].reset_index()
-        t = c[c.metric == 'time_per_epoch']
-        for r in t.itertuples():
-            if r.reg != st.baseline: st.report.finding(st.tag(r.model, r.reg), f"training cost {r.mean / r.base_mean:.2f}× the baseline's time per epoch")
+        if 'time_per_epoch' in res:
+            base = res[res.reg == st.baseline].groupby('model').time_per_epoch.mean()
+            for (m, r), t in res.groupby(['model', 'reg'], sort=False).time_per_epoch.mean().items():
+                if r != st.baseline and m in base: st.report.finding(st.tag(m, r), f"training cost {t / base[m]:.2f}× the baseline's time per epoch")
 
 # %% ../nbs/10a_analyses.ipynb #c74de834
 _WBINS = np.logspace(-6, 1, 57)
@@ -207,16 +213,18 @@ _WBINS = np.logspace(-6, 1, 57)
 class WeightsAnalysis(Analysis):
     "The share of near-zero weights, the weight norm, and |w| histograms per layer on shared bins."
     name, defaults, rules = 'weights', dict(tol=1e-3), dict(tol=number(0, lo_open=True))
-    METRICS = {'near_zero': 'share of near-zero weights', 'weight_l2': 'L2 norm of the weights'}
+    measures = {'near_zero': 'share of near-zero weights', 'weight_l2': 'L2 norm of the weights'}
+    log = ('weight_l2',)
     def measure(self, run, data):
         t = sparsity_table({'m': run.model}, tol=self.params['tol']).loc[('m', 'all')]
         hists = {n: np.histogram(m.weight.detach().abs().cpu().numpy().ravel().clip(_WBINS[0], _WBINS[-1]), _WBINS)[0]
                  for n, m in weight_layers(run.model)}
         return dict(near_zero=t['near_zero'], weight_l2=t['l2']), dict(layers=np.array(list(hists)), counts=np.stack(list(hists.values())))
     def report(self, st):
-        rep = st.report.section('Weights', f"Share of weights with |w| < {self.params['tol']:g} and the L2 norm of all conv and linear weights.")
-        rep.table(mean_std(st.ok_results, ['model', 'reg'], list(self.METRICS)))
-        st.compare(self.METRICS, 'weights')
+        rep = st.report.section('Weights', f"Share of weights with |w| < {self.params['tol']:g} and the L2 norm of all conv and linear weights "
+                                '(compared as a factor). For L1, L2, elastic net and SVB these are manipulation checks: what the penalty targets.')
+        rep.table(mean_std(st.ok_results, ['model', 'reg'], list(self.measures)))
+        st.compare(self.measures, 'weights')
         for m, runs in st.seed_runs().items():
             arrs = {lab: kept_arrays(r, self.name) for lab, r in runs.items()}
             rep.figure(plot_weight_counts(arrs), f'weights_{m}', f'{m}: histograms of |w| per layer (log bins shared by all models; first seed)')
@@ -241,45 +249,98 @@ def plot_weight_counts(arrays:dict, # {label: {'layers': names, 'counts': (layer
     return fig
 
 # %% ../nbs/10a_analyses.ipynb #bb95d88b
+def _nanmean(v) -> float:
+    "The mean of the finite entries (NaN, without a warning, when there is none)."
+    v = np.asarray(v, float); v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float('nan')
+
+_PER_IMAGE = ('pointing_game', 'relevance_mass', 'deletion', 'deletion_random', 'insertion', 'insertion_random')
+
 @register_analysis
 class AttributionAnalysis(Analysis):
-    "Explanation metrics of Grad-CAM and saliency against the object masks; the maps of a few test images."
-    name = 'attribution'
-    defaults = dict(n_images=lambda: sized(100, quick=4), methods=('gradcam', 'saliency'), steps=lambda: sized(10, quick=4), n_keep=4,
-                    ig_steps=lambda: sized(32, quick=4))
+    "Where the models look: pointing game and relevance mass as lifts over a uniform map, deletion and insertion against a random order, on the test images every model classifies correctly."
+    name, version = 'attribution', 3
+    defaults = dict(n_images=lambda: sized(250, quick=8), methods=('gradcam', 'saliency'), steps=lambda: sized(6, quick=4), n_keep=4,
+                    ig_steps=lambda: sized(32, quick=4), insertion=False)
     rules = dict(n_images=integer(1, 100_000), methods=sequence(choice('saliency', 'gradcam', 'guided_backprop', 'guided_gradcam', 'integrated_gradients',
-                 'deeplift', 'occlusion', 'smoothgrad')), steps=integer(1, 1000), n_keep=either(integer(1, 1000), choice('per_class')), ig_steps=integer(1, 1000))
+                 'deeplift', 'occlusion', 'smoothgrad')), steps=integer(1, 1000), n_keep=either(integer(1, 1000), choice('per_class')), ig_steps=integer(1, 1000),
+                 insertion=boolean())
+    @property
+    def measures(self):
+        return {f'{me}_{k}': f"{me} {w}" for me in self.params['methods']
+                for k, w in (('pointing_lift', 'pointing game, lift over chance'), ('mass_lift', 'relevance mass, lift over chance'),
+                             ('deletion_vs_random', 'deletion AUC (normalized) − random order'))}
     def kept_index(self, ds) -> torch.Tensor:
         "The test images whose maps are kept: the first `n_keep`, or with n_keep='per_class' the first of every class."
         k = self.params['n_keep']
         if k == 'per_class': return torch.stack([torch.nonzero(ds.y == c)[0, 0] for c in ds.y.unique(sorted=True)])
         return torch.arange(min(k, len(ds)))
+    def _attr(self, run, x, y, me): return attribute(run.model, x, y, me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
     def measure(self, run, data):
-        ds = data.test.dataset; n = min(self.params['n_images'], len(ds))
+        ds = data.test.dataset; n = min(self.params['n_images'], len(ds)); steps = self.params['steps']
         x, y = ds.images(slice(0, n)), ds.y[:n]
         masks = ds.masks[:n] if getattr(ds, 'masks', None) is not None else None
+        with torch.no_grad(): pred = run.model(x.to(module_device(run.model))).argmax(1).cpu()
+        rnd = random_maps(x)  # the same random order for every model
         keep = self.kept_index(ds)
         again = bool((keep >= n).any())  # kept images outside the measured ones need maps of their own
-        nums, arrays = {}, {}
+        arrays = dict(correct=(pred == y).numpy(), chance=(chance_level(masks) if masks is not None else torch.full((n,), np.nan)).numpy())
+        ins = self.params['insertion']  # (insertion curves double the cost: off by default)
+        d_rnd = deletion_auc(run.model, x, rnd, y, steps, normalize=True)
+        i_rnd = insertion_auc(run.model, x, rnd, y, steps, normalize=True) if ins else torch.full((n,), float('nan'))
+        nums = {}
         for me in self.params['methods']:
-            a = attribute(run.model, x, y, me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
-            vals = dict(deletion_auc=deletion_auc(run.model, x, a, y, self.params['steps']), gini=gini(a))
-            if masks is not None: vals.update(pointing_game=pointing_game(a, masks), relevance_mass=relevance_mass(a, masks))
-            nums.update({f'{me}_{k}': v.mean().item() for k, v in vals.items()})
-            if again: a = attribute(run.model, ds.images(keep), ds.y[keep], me, **({'n_steps': self.params['ig_steps']} if me == 'integrated_gradients' else {}))
-            else: a = a[keep]
-            arrays[me] = a[:, 0].numpy().astype(np.float16)
+            a = self._attr(run, x, y, me)
+            per = dict(deletion=deletion_auc(run.model, x, a, y, steps, normalize=True), deletion_random=d_rnd,
+                       insertion=insertion_auc(run.model, x, a, y, steps, normalize=True) if ins else torch.full((n,), float('nan')), insertion_random=i_rnd)
+            if masks is not None: per.update(pointing_game=pointing_game(a, masks), relevance_mass=relevance_mass(a, masks))
+            for k in _PER_IMAGE: arrays[f'{me}_{k}'] = per[k].numpy() if k in per else np.full(n, np.nan)
+            arrays[me] = (a[keep] if not again else self._attr(run, ds.images(keep), ds.y[keep], me))[:, 0].numpy().astype(np.float16)
+            # this run's own means over all measured images (true class; the study compares the means over the common images, `derive`)
+            nums.update({f'{me}_deletion_auc': per['deletion'].mean().item(), f'{me}_gini': gini(a).mean().item()})
+            if masks is not None:
+                nums.update({f'{me}_pointing_game': _nanmean(per['pointing_game']), f'{me}_relevance_mass': _nanmean(per['relevance_mass']),
+                             f'{me}_empty_maps': int(torch.isnan(per['relevance_mass']).sum())})
+        nums['attribution_images'] = n
         return nums, arrays
+    def derive(self, st, res):
+        "Per run, the means over the test images that every ok run of its model classifies correctly (maps of the true class = the predicted class there)."
+        ok = res[res.status == 'ok']
+        cols = {}
+        for m, g in ok.groupby('model', sort=False):
+            runs = [r for r in st.runs_ok if r.spec['model'] == m]
+            arrs = {r.name: kept_arrays(r, self.name) for r in runs}
+            if not arrs or any('correct' not in a for a in arrs.values()): continue
+            common = np.logical_and.reduce([a['correct'].astype(bool) for a in arrs.values()])
+            for r in runs:
+                a, c = arrs[r.name], {}
+                c['attribution_common_images'] = int(common.sum()); c['chance_level'] = _nanmean(a['chance'][common])
+                for me in self.params['methods']:
+                    pg, rm = a[f'{me}_pointing_game'][common], a[f'{me}_relevance_mass'][common]
+                    ch = a['chance'][common]
+                    c[f'{me}_pointing_lift'], c[f'{me}_mass_lift'] = _nanmean(pg - ch), _nanmean(rm - ch)
+                    c[f'{me}_deletion_vs_random'] = _nanmean(a[f'{me}_deletion'][common] - a[f'{me}_deletion_random'][common])
+                    c[f'{me}_insertion_vs_random'] = _nanmean(a[f'{me}_insertion'][common] - a[f'{me}_insertion_random'][common])
+                    c[f'{me}_left_out'] = int((~np.isfinite(rm)).sum())
+                cols[r.name] = c
+        if not cols: return res
+        add = pd.DataFrame.from_dict(cols, orient='index')
+        return res.drop(columns=[c for c in add.columns if c in res.columns]).merge(add, left_on='run', right_index=True, how='left')
     def report(self, st):
-        ms = self.params['methods']
-        rep = st.report.section('Where the models look', f"Explanation metrics on {self.params['n_images']} test images (maps of the true class). "
-            'pointing game and relevance mass: higher = on the object; deletion AUC: lower = the map finds what matters; gini: higher = more concentrated.')
-        cols = [c for c in st.ok_results.columns if any(c.startswith(f'{m}_') for m in ms)]
-        if not cols: rep.text('No attribution numbers.'); return
-        rep.table(mean_std(st.ok_results, ['model', 'reg'], cols))
-        main = {f'{m}_{k}': f"{m} {k.replace('_', ' ')}" for m in ms for k in ('pointing_game', 'relevance_mass', 'deletion_auc')
-                if f'{m}_{k}' in st.ok_results}
-        st.compare(main, 'attribution')
+        ms = self.params['methods']; res = st.ok_results
+        if 'attribution_common_images' not in res: st.report.section('Where the models look').text('No attribution numbers.'); return
+        n_common = int(res.attribution_common_images.min()); n = int(res.attribution_images.max())
+        left = {me: int(res[f'{me}_left_out'].sum()) for me in ms if f'{me}_left_out' in res}
+        rep = st.report.section('Where the models look', f"Maps of the predicted class on the {n_common} of the first {n} test images that every "
+            f"model classifies correctly (the same images for all; there the predicted class is the true one). Chance: a uniform map puts the "
+            f"object's share of the image on it ({res.chance_level.mean():.3f} on these images) and its maximum lands there with the same probability; "
+            "pointing game and relevance mass are reported as the lift over that chance (0 = no better than a uniform map). "
+            "Deletion and insertion AUC are divided by the probability on the intact image and compared with the same curve for a random "
+            "order of the pixels (deletion − random < 0: the map finds what matters faster than chance). "
+            + ('Maps with no positive part were left out: ' + ', '.join(f'{me} {k}' for me, k in left.items()) + ' (over all runs).' if any(left.values()) else ''))
+        cols = [c for c in self.measures if c in res] + [f'{me}_insertion_vs_random' for me in ms if f'{me}_insertion_vs_random' in res and res[f'{me}_insertion_vs_random'].notna().any()]
+        rep.table(mean_std(res, ['model', 'reg'], cols))
+        st.compare({k: v for k, v in self.measures.items() if k in res}, 'attribution')
         ds = st.data.test.dataset; keep = self.kept_index(ds)
         x, y = ds.images(keep), ds.y[keep]
         for me in [me for me in ('gradcam', 'integrated_gradients', 'deeplift') if me in ms]:  # (saliency: numbers only)
@@ -326,6 +387,11 @@ class AdversarialAnalysis(Analysis):
                 **{f'pgd{s}_acc@{p["pgd_eps"]:g}': g[g.steps == s].acc.item() for s in p['pgd_steps']}}
     @property
     def main_metric(self): return f"pgd{max(self.params['pgd_steps'])}_acc@{self.params['pgd_eps']:g}"
+    @property
+    def measures(self):
+        e = self.params['eps'][len(self.params['eps']) // 2]
+        return {f"fgsm_acc@{e:g}": f"accuracy under FGSM at eps={e:g}",
+                self.main_metric: f"accuracy under PGD-{max(self.params['pgd_steps'])} at eps={self.params['pgd_eps']:g}"}
     def report(self, st):
         p = self.params
         rep = st.report.section('Robustness', f"White-box untargeted attacks in pixel space on {p['n_images']} test images: FGSM at each eps, "
@@ -333,8 +399,7 @@ class AdversarialAnalysis(Analysis):
         cols = [f'fgsm_acc@{e:g}' for e in p['eps']] + [f'pgd{s}_acc@{p["pgd_eps"]:g}' for s in p['pgd_steps']]
         res = st.ok_results
         rep.table(mean_std(res, ['model', 'reg'], ['test_acc'] + cols))
-        st.compare({f"fgsm_acc@{p['eps'][len(p['eps']) // 2]:g}": f"accuracy under FGSM at eps={p['eps'][len(p['eps']) // 2]:g}",
-                    self.main_metric: f"accuracy under PGD-{max(p['pgd_steps'])} at eps={p['pgd_eps']:g}"}, 'robustness')
+        st.compare(self.measures, 'robustness')
         long = pd.concat([res.assign(eps=0., acc=res.test_acc)] + [res.assign(eps=e, acc=res[f'fgsm_acc@{e:g}']) for e in p['eps']])
         long = long[long.reg.isin(st.regs_shown())].assign(name=lambda d: d.run, attack='fgsm', steps=1)
         rep.figure(plot_robustness(long, x='eps', title='FGSM'), 'fgsm', 'accuracy under FGSM against eps: mean over seeds ± std (band), seeds (thin)')
@@ -342,21 +407,25 @@ class AdversarialAnalysis(Analysis):
 # %% ../nbs/10a_analyses.ipynb #8ede533c
 @register_analysis
 class BoundaryAnalysis(Analysis):
-    "Decision boundaries on random planes through test inputs, and their total variation."
-    name = 'boundary'
-    defaults = dict(n_images=lambda: sized(4, quick=2), span=8., resolution=lambda: sized(25, quick=11))
+    "Decision boundaries on random planes through test inputs, inside the pixel range, and their total variation."
+    name, version = 'boundary', 2
+    defaults = dict(n_images=lambda: sized(50, quick=2), span=8., resolution=lambda: sized(11, quick=9))
     rules = dict(n_images=integer(1, 10_000), span=number(0, lo_open=True), resolution=integer(3, 513))
+    measures, log = {'boundary_tv': 'decision-boundary total variation'}, ('boundary_tv',)
     def measure(self, run, data):
         p = self.params; x = data.test.dataset.images(slice(0, p['n_images']))
-        # image i on the random plane of seed i, as `boundary_tv` does; the first map is kept for the figure
-        maps = [decision_boundary(run.model, x[i], plane='random', span=p['span'], resolution=p['resolution'], seed=i).classes for i in range(len(x))]
+        # image i on the random plane of seed i, clipped to [0, 1] (every point is an image); the first map is kept for the figure
+        maps = [decision_boundary(run.model, x[i], plane='random', span=p['span'], resolution=p['resolution'], seed=i, clip=True).classes
+                for i in range(len(x))]
         return dict(boundary_tv=float(np.mean([total_variation(m) for m in maps]))), dict(classes=maps[0].numpy().astype(np.int8))
     def report(self, st):
         p = self.params
-        rep = st.report.section('Decision boundaries', f"Class maps on random planes (±{p['span']:g} in L2 pixel units) through {p['n_images']} test images; "
-                                'total variation of the one-hot class maps divided by twice the resolution (a straight boundary across the map scores 1; higher = more fragmented).')
+        rep = st.report.section('Decision boundaries', f"Class maps on random planes (±{p['span']:g} in L2 pixel units, {p['resolution']}×{p['resolution']} "
+                                f"points) through {p['n_images']} test images, each point clipped to the pixel range [0, 1] (so every point is an image the model "
+                                'could be shown); total variation of the one-hot class maps divided by twice the resolution (a straight boundary across the '
+                                'map scores 1; higher = more fragmented), compared as a factor.')
         rep.table(mean_std(st.ok_results, ['model', 'reg'], ['boundary_tv']))
-        st.compare({'boundary_tv': 'decision-boundary total variation'}, 'boundary')
+        st.compare(self.measures, 'boundary')
         for m, runs in st.seed_runs().items():
             maps = {lab: kept_arrays(r, self.name)['classes'] for lab, r in runs.items()}
             rep.figure(plot_class_maps(maps, p['span'], st.data.vocab), f'boundaries_{m}',
@@ -385,17 +454,19 @@ def plot_class_maps(maps:dict, # {label: (R, R) class ids}
 class RWCAnalysis(Analysis):
     "Relative weight change per layer and epoch (from the run's rwc.npz), and clusters of layers by their RWC curves."
     name = 'rwc'
+    measures, log = {'rwc_last': "last epoch's mean relative weight change"}, ('rwc_last',)
     def measure(self, run, data):
         try: t = load_rwc(run)
         except RegxError: return {}
         last = t.iloc[:, -1].replace([np.inf, -np.inf], np.nan)  # inf: a layer whose weights were all zero
         return dict(rwc_last=float(last.mean()), rwc_first_layer_share=float(last.iloc[0] / last.sum()) if last.sum() > 0 else None)
     def report(self, st):
-        rep = st.report.section('Which layers keep learning', 'Relative weight change ‖w_t − w_{t−1}‖₁ / ‖w_{t−1}‖₁ per layer and epoch (RWC callback).')
+        rep = st.report.section('Which layers keep learning', 'Relative weight change ‖w_t − w_{t−1}‖₁ / ‖w_{t−1}‖₁ per layer and epoch (RWC callback); '
+                                "the last epoch's mean over layers is compared as a factor.")
         if 'rwc_last' not in st.ok_results or st.ok_results.rwc_last.isna().all(): rep.text('Skipped: no run has an rwc.npz (train with the RWC callback).'); return
         rep.table(mean_std(st.ok_results, ['model', 'reg'], ['rwc_last', 'rwc_first_layer_share']),
                   "rwc_last: mean over layers of the last epoch's RWC; rwc_first_layer_share: the first layer's share of it")
-        st.compare({'rwc_last': "last epoch's mean relative weight change"}, 'rwc')
+        st.compare(self.measures, 'rwc')
         for m, runs in st.seed_runs().items():
             tabs = {lab: load_rwc(r) for lab, r in runs.items()}
             rep.figure(plot_rwc_heatmap(tabs), f'rwc_{m}', f'{m}: layer × epoch RWC, one colour scale shared by all models (first seed)')
@@ -410,55 +481,104 @@ class RWCAnalysis(Analysis):
 # %% ../nbs/10a_analyses.ipynb #b7f9377c
 @register_analysis
 class JacobianNormAnalysis(Analysis):
-    "The exact squared Frobenius norm of the input-output Jacobian, averaged over test images: how fast the logits can change around them."
-    name, defaults, rules = 'jacobian_norm', dict(n_images=lambda: sized(100, quick=8)), dict(n_images=integer(1, 100_000))
+    "The exact squared Frobenius norm of the input Jacobian of the logits and of the log-probabilities, averaged over test images; the mean confidence."
+    name, version, defaults, rules = 'jacobian_norm', 2, dict(n_images=lambda: sized(100, quick=8)), dict(n_images=integer(1, 100_000))
+    measures = {'jacobian_norm2': 'squared norm of the input Jacobian (logits)', 'jacobian_logp_norm2': 'squared norm of the input Jacobian (log-probabilities)',
+                'confidence': 'mean probability of the predicted class'}
+    log = ('jacobian_norm2', 'jacobian_logp_norm2')
     def measure(self, run, data):
         x = data.test.dataset.images(slice(0, self.params['n_images'])).to(module_device(run.model))
-        return dict(jacobian_norm2=jacobian_norm2(run.model, x, n_proj=-1, create_graph=False).item())
+        logp = torch.nn.Sequential(run.model, torch.nn.LogSoftmax(1)).eval()  # invariant to a shift of all logits
+        with torch.no_grad(): conf = run.model(x).softmax(1).amax(1).mean().item()
+        return dict(jacobian_norm2=jacobian_norm2(run.model, x, n_proj=-1, create_graph=False).item(),
+                    jacobian_logp_norm2=jacobian_norm2(logp, x, n_proj=-1, create_graph=False).item(), confidence=conf)
     def report(self, st):
-        rep = st.report.section('Flatness around the inputs', f"‖∂z/∂x‖²_F of the logits z, exact, averaged over {self.params['n_images']} test images "
-                                '(lower = a flatter function, smaller changes of the prediction for small changes of the image).')
-        rep.table(mean_std(st.ok_results, ['model', 'reg'], ['jacobian_norm2'], '{:.4g}'))
-        st.compare({'jacobian_norm2': 'squared norm of the input Jacobian'}, 'flatness')
+        rep = st.report.section('Flatness around the inputs', f"‖∂z/∂x‖²_F, exact, averaged over {self.params['n_images']} test images, for z the logits and "
+                                'for z the log-probabilities (a shift of all logits, e.g. from label smoothing or batch norm, changes the first but not the '
+                                'second); both compared as factors. Lower = a flatter function. The mean confidence (probability of the predicted class) '
+                                'is here too: the confidence penalty and label smoothing target it (a manipulation check for them).')
+        rep.table(mean_std(st.ok_results, ['model', 'reg'], list(self.measures), '{:.4g}'))
+        st.compare(self.measures, 'flatness')
 
 # %% ../nbs/10a_analyses.ipynb #971d8724
+def finer_cam_layer(model, x:torch.Tensor, # a model and a batch of its images
+                    size:int, # the side in pixels of what the map must resolve (e.g. the marker's 3)
+                   ) -> str:
+    "The deepest Grad-CAM layer whose cell (image side ÷ map side) is smaller than `size` pixels."
+    m = get_module(model); info = inspect_forward(m, x[:1].to(module_device(m)))
+    ok = [l for l in cam_layers(m, x[:1], 'convs', info) if x.shape[-1] / info['shapes'][l][-1] < size]
+    if not ok: raise RegxError(f"no Grad-CAM layer of this model has cells smaller than {size} pixels")
+    return ok[-1]
+
 @register_analysis
 class ShortcutAnalysis(Analysis):
-    "Accuracy on scenes whose marker agrees with the class as in training vs. placed at random, and where Grad-CAM puts its mass (marker vs object)."
-    name, on = 'shortcut', 'shortcut'
+    "On scenes whose marker names another class than the object (conflict scenes): how often the prediction follows the marker, and how much attribution lies on it."
+    name, version, on = 'shortcut', 2, 'shortcut'
     defaults = dict(n_images=lambda: sized(200, quick=16), methods=('gradcam', 'saliency'))
     rules = dict(n_images=integer(1, 100_000), methods=sequence(choice('saliency', 'gradcam', 'guided_backprop', 'integrated_gradients', 'deeplift')))
-    METRICS = {'shortcut_drop': 'accuracy lost when the shortcut breaks (shortcut test)',
-               'shortcut_gradcam_marker_mass': 'Grad-CAM mass on the marker (shortcut test)'}
+    @property
+    def measures(self):
+        return {'shortcut_rate': 'shortcut rate: predictions that follow the marker on conflict scenes (shortcut test)',
+                **{f'shortcut_{me}_marker_density': f'{me} mass on the marker ÷ its area share (shortcut test)' for me in self.params['methods']}}
     def measure(self, run, data):
         s = run.spec
         agree = spec_data({**s, 'data_kw': {**s['data_kw'], 'test_markers': 'agree'}}).test.dataset
-        rand = data.test.dataset; n = min(self.params['n_images'], len(rand))
+        rand = data.test.dataset
         m = run.model; dev = module_device(m)
-        def acc(ds):
-            with torch.no_grad(): return float((m(ds.images(slice(0, len(ds))).to(dev)).argmax(1).cpu() == ds.y).float().mean())
-        out = dict(shortcut_clean_acc=acc(agree), shortcut_random_acc=acc(rand))
-        out['shortcut_drop'] = out['shortcut_clean_acc'] - out['shortcut_random_acc']
-        x, y = rand.images(slice(0, n)), rand.y[:n]
+        def predict(x):
+            with torch.no_grad(): return torch.cat([m(x[i:i + 512].to(dev)).argmax(1).cpu() for i in range(0, len(x), 512)])
+        mk = marker_class(rand.markers)
+        conflict = torch.nonzero(mk != rand.y).flatten()  # scenes whose marker names another class (about 90% of the random ones)
+        x, y, k = rand.images(conflict), rand.y[conflict], mk[conflict]
+        pred = predict(x)
+        out = dict(shortcut_clean_acc=float((predict(agree.images(slice(0, len(agree)))) == agree.y).float().mean()),
+                   shortcut_conflict_acc=float((pred == y).float().mean()), shortcut_rate=float((pred == k).float().mean()),
+                   shortcut_conflict_scenes=len(conflict))
+        n = min(self.params['n_images'], len(conflict))
+        xa, pa, mks, obj = x[:n], pred[:n], rand.markers[conflict][:n], rand.masks[conflict][:n]
+        share = chance_level(mks)
         for me in self.params['methods']:
-            a = attribute(m, x, y, me)
-            out[f'shortcut_{me}_marker_mass'] = relevance_mass(a, rand.markers[:n]).mean().item()
-            out[f'shortcut_{me}_object_mass'] = relevance_mass(a, rand.masks[:n]).mean().item()
+            layer = finer_cam_layer(m, xa, 3) if me in ('gradcam', 'guided_gradcam') else None  # cells smaller than the 3x3 marker
+            a = attribute(m, xa, pa, me, layer)
+            out[f'shortcut_{me}_marker_density'] = _nanmean(relevance_mass(a, mks) / share)
+            out[f'shortcut_{me}_object_mass'] = _nanmean(relevance_mass(a, obj))
+            if layer: out[f'shortcut_{me}_layer'] = layer
         return out
     def report(self, st):
-        rep = st.report.section('The shortcut test', f"The same regularizers trained on scenes whose marker agrees with the class with probability "
-            f"{st.shortcut:g} (training and validation). clean: test scenes drawn the same way; random: test scenes with the marker at random; "
-            "drop = clean − random. Marker and object mass: share of the positive attribution (maps of the true class, random-marker scenes) "
-            "on the marker's 3×3 pixels and on the object.")
         res = st.ok_results
-        cols = [c for c in res.columns if c.startswith('shortcut_')]
+        cols = [c for c in res.columns if c.startswith('shortcut_') and not c.endswith('_layer') and pd.api.types.is_numeric_dtype(res[c])]
+        rep = st.report.section('The shortcut test', f"The same configurations trained on scenes whose marker agrees with the class with probability "
+            f"{st.agreement:g} (training and validation). Tested on scenes whose marker is placed at random, restricted to the conflict scenes, where "
+            "the marker names another class than the object: the shortcut rate is the share of predictions that follow the marker (0 = the model ignores "
+            "it; chance about 0.1), next to the accuracy there and on test scenes drawn like the training ones (clean). Marker density: the share of the "
+            "map (of the predicted class) on the marker's 3×3 pixels divided by the marker's share of the image (1 = no more than a uniform map); "
+            + (f"Grad-CAM at {res['shortcut_gradcam_layer'].dropna().iloc[0]}, whose cells are smaller than the marker." if 'shortcut_gradcam_layer' in res and res['shortcut_gradcam_layer'].notna().any() else ''))
         if not cols or res[cols].isna().all().all(): rep.text('Skipped: no shortcut runs (run_study(shortcut=None)).'); return
-        rep.table(mean_std(res.dropna(subset=['shortcut_drop']), ['model', 'reg'], cols))
-        c = st.compare(self.METRICS, 'shortcut').reset_index()
-        c = c[(c.metric == 'shortcut_drop') & (c.reg != st.baseline)]
+        rep.table(mean_std(res.dropna(subset=['shortcut_rate']), ['model', 'reg'], cols))
+        c = st.compare(self.measures, 'shortcut').reset_index()
+        c = c[(c.metric == 'shortcut_rate') & (c.reg != st.baseline)]
         less = [r.reg for r in c.itertuples() if r.verdict == 'lower']; more = [r.reg for r in c.itertuples() if r.verdict == 'higher']
         st.answers['shortcut'] = ("Which regularizers reduce reliance on the shortcut? " +
-            (f"Lower accuracy drop than {st.baseline} (interval excludes 0): {', '.join(less)}. " if less else
-             f"None lowers the accuracy drop clearly: every interval of the difference to {st.baseline} includes 0 or fails the Holm correction. ") +
-            (f"Higher drop (more reliance): {', '.join(more)}." if more else ''))
+            (f"A lower shortcut rate than {st.baseline}: {', '.join(less)}. " if less else
+             f"None lowers the shortcut rate clearly: no difference to {st.baseline} survives the study's correction. ") +
+            (f"A higher shortcut rate (more reliance): {', '.join(more)}." if more else ''))
         rep.text(st.answers['shortcut'])
+        dr = st.dose_response()
+        if 'agreement' in dr and dr.agreement.nunique() > 1 and 'shortcut_rate' in dr:
+            rep.text('Dose–response: the same configurations trained at other marker agreements; the shortcut rate (mean ± std over seeds) '
+                     'as the marker becomes a more reliable cue.')
+            rep.table(mean_std(dr.assign(agreement=dr.agreement.map(lambda a: f'{a:g}')), ['agreement', 'reg'], ['shortcut_rate', 'shortcut_conflict_acc']))
+            rep.figure(plot_dose_response(dr, st.regs_shown()), 'shortcut_dose_response', 'shortcut rate against the marker agreement of training: mean ± std over seeds')
+
+def plot_dose_response(dr:pd.DataFrame, # `Study.dose_response()`: reg, agreement, shortcut_rate per run
+                       regs:list|None=None) -> plt.Figure:
+    "The shortcut rate against the marker agreement, one line per regularizer, mean ± std over seeds."
+    fig, ax = plt.subplots(figsize=fit_width(5.5, 3.2))
+    for i, r in enumerate(regs or list(dict.fromkeys(dr.reg))):
+        g = dr[dr.reg == r].groupby('agreement').shortcut_rate.agg(['mean', 'std']).sort_index()
+        if len(g): ax.errorbar(g.index, g['mean'], yerr=g['std'].fillna(0), color=palette(i), marker='o', ms=3, lw=1.2, capsize=2, label=r)
+    ax.set_xlabel('marker agreement in training', fontsize=8); ax.set_ylabel('shortcut rate (conflict scenes)', fontsize=8)
+    ax.tick_params(labelsize=7); ax.grid(alpha=0.3)
+    ax.legend(fontsize=6.5, loc='center left', bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig

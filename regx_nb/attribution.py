@@ -24,8 +24,8 @@ import re
 # %% auto #0
 __all__ = ['METHODS', 'SIGNED', 'METRICS', 'inspect_forward', 'check_model', 'default_cam_layer', 'rectified', 'AreaTarget',
            'attribute', 'compare', 'cam_layers', 'gradcam_layers', 'CamRecorder', 'plot_cam_epochs', 'plot_cam_runs',
-           'pointing_game', 'relevance_mass', 'gini', 'map_tv', 'deletion_auc', 'insertion_auc', 'randomized_copy',
-           'sanity_check', 'explanation_metrics', 'explorer']
+           'pointing_game', 'chance_level', 'relevance_mass', 'gini', 'map_tv', 'deletion_auc', 'insertion_auc',
+           'random_maps', 'randomized_copy', 'sanity_check', 'explanation_metrics', 'explorer']
 
 # %% ../nbs/06_gradcam.ipynb #c81247ea
 _ACT_FUNCS = {'relu': (nn.ReLU,), 'tanh': (nn.Tanh,), 'sigmoid': (nn.Sigmoid,), 'gelu': (nn.GELU,), 'silu': (nn.SiLU,),
@@ -403,16 +403,25 @@ def _masks(mask, a):
 def pointing_game(attr:torch.Tensor, # maps (N, 1, H, W)
                   mask:torch.Tensor, # object masks (N, H, W) or one (H, W)
                  ) -> torch.Tensor:
-    "Per image: 1. if the most attributed pixel lies inside the mask, else 0."
+    "Per image: 1. if the most attributed pixel lies inside the mask, else 0; NaN for a map with no positive part (it points nowhere)."
     a = _flat(attr); m = _masks(mask, a)
-    return m.flatten(1).gather(1, a.flatten(1).argmax(1, keepdim=True)).flatten()
+    hit = m.flatten(1).gather(1, a.flatten(1).argmax(1, keepdim=True)).flatten()
+    return torch.where(a.flatten(1).amax(1) > 0, hit, torch.full_like(hit, float('nan')))
+
+def chance_level(mask:torch.Tensor, # object masks (N, H, W) or (N, 1, H, W)
+                ) -> torch.Tensor:
+    "Per image: what a uniform map scores in the pointing game (in expectation) and in relevance mass: the mask's share of the image."
+    m = torch.as_tensor(mask).float()
+    if m.dim() == 4: m = m[:, 0]
+    if m.dim() != 3: raise RegxError(f"masks must be (N, H, W) or (N, 1, H, W), got {tuple(m.shape)}")
+    return m.flatten(1).mean(1)
 
 # %% ../nbs/06_gradcam.ipynb #9182529b
 def relevance_mass(attr:torch.Tensor, mask:torch.Tensor) -> torch.Tensor:
-    "Per image: share of the positive attribution inside the mask (0 when a map has no positive part)."
+    "Per image: share of the positive attribution inside the mask; NaN for a map with no positive part (left out, not scored 0)."
     a = _flat(attr).clamp_min(0); m = _masks(mask, a)
     tot = a.flatten(1).sum(1)
-    return torch.where(tot > 0, (a * m).flatten(1).sum(1) / tot.clamp_min(1e-30), torch.zeros_like(tot))
+    return torch.where(tot > 0, (a * m).flatten(1).sum(1) / tot.clamp_min(1e-30), torch.full_like(tot, float('nan')))
 
 # %% ../nbs/06_gradcam.ipynb #9ec3c5d8
 def gini(attr:torch.Tensor) -> torch.Tensor:
@@ -431,7 +440,7 @@ def map_tv(attr:torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/06_gradcam.ipynb #3bbec2fd
 @torch.no_grad()
-def _perturbation_curve(model, x, attr, target, steps, baseline, insert):
+def _perturbation_curve(model, x, attr, target, steps, baseline, insert, normalize=False):
     model = get_module(model); dev = module_device(model)
     x = check_images(x).to(dev); a = _flat(attr).to(dev)
     N, C, H, W = x.shape
@@ -447,20 +456,33 @@ def _perturbation_curve(model, x, attr, target, steps, baseline, insert):
             chosen = (rank < round(k / steps * H * W)).view(N, 1, H, W)
             xi = torch.where(chosen, x, base) if insert else torch.where(chosen, base, x)
             probs.append(F.softmax(model(xi).float(), -1).gather(1, t[:, None])[:, 0])
+        if normalize:
+            p0 = F.softmax(model(x).float(), -1).gather(1, t[:, None])[:, 0]
     finally: model.train(was)
     p = torch.stack(probs, 1)
-    return ((p[:, 1:] + p[:, :-1]) / 2).mean(1).cpu()
+    auc = ((p[:, 1:] + p[:, :-1]) / 2).mean(1)
+    return (auc / p0.clamp_min(1e-12) if normalize else auc).cpu()
 
-def deletion_auc(model, x:torch.Tensor, attr:torch.Tensor, target=None, steps:int=20, baseline=0.) -> torch.Tensor:
+def deletion_auc(model, x:torch.Tensor, attr:torch.Tensor, target=None, steps:int=20, baseline=0.,
+                 normalize:bool=False, # divide by the target's probability on the intact image (a change of confidence is not a change of faithfulness)
+                ) -> torch.Tensor:
     "Per image: area under the target-probability curve as the most attributed pixels are set to `baseline` first (lower is better)."
     check_value('deletion_auc', 'steps', steps, integer(1, 10_000))
-    return _perturbation_curve(model, x, attr, target, steps, baseline, insert=False)
+    return _perturbation_curve(model, x, attr, target, steps, baseline, insert=False, normalize=normalize)
 
 # %% ../nbs/06_gradcam.ipynb #78feb84d
-def insertion_auc(model, x:torch.Tensor, attr:torch.Tensor, target=None, steps:int=20, baseline=0.) -> torch.Tensor:
+def insertion_auc(model, x:torch.Tensor, attr:torch.Tensor, target=None, steps:int=20, baseline=0.,
+                  normalize:bool=False, # divide by the target's probability on the intact image
+                 ) -> torch.Tensor:
     "Per image: area under the target-probability curve as the most attributed pixels are inserted into a `baseline` image first (higher is better)."
     check_value('insertion_auc', 'steps', steps, integer(1, 10_000))
-    return _perturbation_curve(model, x, attr, target, steps, baseline, insert=True)
+    return _perturbation_curve(model, x, attr, target, steps, baseline, insert=True, normalize=normalize)
+
+def random_maps(like:torch.Tensor, # maps (N, 1, H, W) or images (N, C, H, W): the shape to follow
+                seed:int=0) -> torch.Tensor:
+    "Random maps (N, 1, H, W), the same for every model given the same seed: the random-order baseline of deletion and insertion."
+    N, _, H, W = like.shape
+    return torch.rand((N, 1, H, W), generator=torch.Generator().manual_seed(seed))
 
 # %% ../nbs/06_gradcam.ipynb #7bff24d2
 def randomized_copy(model:nn.Module, seed:int=0) -> nn.Module:

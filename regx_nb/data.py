@@ -24,8 +24,8 @@ from fastai.data.load import DataLoader
 __all__ = ['AUGMENT', 'SOURCES', 'DEBIAN_FASHION', 'DATASETS', 'FASHION_CLASSES', 'DIGITS', 'CLUSTER_CENTRES', 'SCENES',
            'GET_DLS_RULES', 'ImageSet', 'augment_batch', 'TensorDL', 'RegxDataLoaders', 'read_idx', 'read_idx_folder',
            'read_cifar_folder', 'read_svhn_folder', 'read_dogs_folder', 'data_roots', 'fetch', 'DataSource',
-           'assets_path', 'make_scenes', 'image_stats', 'check_data_kw', 'get_dls', 'show_images', 'show_rows',
-           'show_classes', 'seg_cmap', 'datasets_table']
+           'assets_path', 'marker_class', 'make_scenes', 'image_stats', 'check_data_kw', 'get_dls', 'show_images',
+           'show_rows', 'show_classes', 'seg_cmap', 'datasets_table']
 
 # %% ../nbs/01_data.ipynb #5155d678
 class ImageSet:
@@ -383,9 +383,18 @@ def _scene_pool(split):
     x, y = d[s]
     return x[sl, 0], y[sl]
 
-def _marker_box(cls, size):
-    step = min(max(4, (size - 4) // 10), (size - 5) // 9)  # the ten 3x3 boxes fit inside the canvas at every size >= 32
-    return 1, 2 + cls * step  # (row, col) of a 3x3 marker along the top edge
+def _marker_step(size): return min(max(4, (size - 4) // 10), (size - 5) // 9)  # the ten 3x3 boxes fit inside the canvas at every size >= 32
+
+def _marker_box(cls, size): return 1, 2 + cls * _marker_step(size)  # (row, col) of a 3x3 marker along the top edge
+
+def marker_class(markers:torch.Tensor, # marker masks (N, H, W) of shortcut scenes, as `make_scenes(..., with_markers=True)` returns them
+                ) -> torch.Tensor:
+    "The class each scene's marker names (its position along the top edge); -1 for a scene without a marker."
+    mk = torch.as_tensor(markers).bool()
+    if mk.dim() != 3: raise RegxError(f"markers must be (N, H, W) masks, got shape {tuple(mk.shape)}")
+    has = mk.flatten(1).any(1)
+    col = mk.any(1).float().argmax(1)  # the first column the marker covers
+    return torch.where(has, (col - 2) // _marker_step(mk.shape[-1]), torch.full_like(col, -1)).long()
 
 def make_scenes(n:int, # number of scenes
                 variant:str='classify', # 'classify' (one object) or 'segment' (several objects)
@@ -397,6 +406,7 @@ def make_scenes(n:int, # number of scenes
                 clutter:int=4, # garment fragments scattered over the background
                 test_markers:str='random', # test split: 'random' markers (the shortcut is broken) or 'agree' like training
                 with_markers:bool=False, # also return the markers' masks (n, size, size)
+                object_size:int=28, # side of the pasted objects in pixels (Fashion-MNIST's 28, or smaller: a smaller share of the canvas)
                ) -> tuple:
     "Fashion-MNIST objects pasted on a cluttered canvas: (images (n,1,size,size) in [0,1], labels, masks[, marker masks])."
     if test_markers not in ('random', 'agree'): raise RegxError(f"test_markers must be 'random' or 'agree', got {test_markers!r}")
@@ -405,9 +415,16 @@ def make_scenes(n:int, # number of scenes
     if not 0 <= spurious <= 1: raise RegxError(f"spurious is a probability in [0, 1], got {spurious}")
     if spurious and variant != 'classify': raise RegxError("spurious markers are for variant='classify' only")
     if n < 0: raise RegxError(f"n must be >= 0, got {n}")
+    if isinstance(object_size, bool) or not isinstance(object_size, int) or not 8 <= object_size <= 28:
+        raise RegxError(f"object_size must be an int in [8, 28] (pixels; objects are Fashion-MNIST images), got {object_size!r}")
     lo, hi = n_objects
     if not 1 <= lo <= hi: raise RegxError(f"n_objects must be (min, max) with 1 <= min <= max, got {n_objects}")
     px, py = _scene_pool(split)
+    pobj = px  # the objects; clutter fragments stay cut from the full-size garments
+    if object_size != 28:  # shrink every object once (bilinear, antialiased)
+        pobj = F.interpolate(torch.from_numpy(px[:, None].astype(np.float32)), size=(object_size, object_size), mode='bilinear',
+                           antialias=True, align_corners=False)[:, 0].round().clamp(0, 255).numpy()
+    o = object_size
     rng = np.random.default_rng([seed, {'train': 0, 'valid': 1, 'test': 2}[split]])
     imgs = np.zeros((n, size, size), np.uint8)
     masks = np.zeros((n, size, size), np.int64 if variant == 'segment' else bool)
@@ -429,13 +446,13 @@ def make_scenes(n:int, # number of scenes
         m = masks[i]
         for j in range(k):
             t = int(rng.integers(len(px)))
-            obj, cls = px[t].astype(np.float32) * rng.uniform(0.85, 1.0), int(py[t])
-            r, c = rng.integers(0, size - 27, 2)
+            obj, cls = pobj[t].astype(np.float32) * rng.uniform(0.85, 1.0), int(py[t])
+            r, c = rng.integers(0, size - o + 1, 2)
             on = obj > 25
-            view = canvas[r:r + 28, c:c + 28]
+            view = canvas[r:r + o, c:c + o]
             view[on] = obj[on]
-            if variant == 'classify': m[r:r + 28, c:c + 28] = on; labels[i] = cls
-            else: m[r:r + 28, c:c + 28][on] = cls + 1
+            if variant == 'classify': m[r:r + o, c:c + o] = on; labels[i] = cls
+            else: m[r:r + o, c:c + o][on] = cls + 1
         if spurious:
             agree = split != 'test' or test_markers == 'agree'
             mcls = labels[i] if (agree and rng.random() < spurious) else int(rng.integers(10))
@@ -451,22 +468,23 @@ def make_scenes(n:int, # number of scenes
 
 # %% ../nbs/01_data.ipynb #ac497b09
 @DATASETS.register('fashion_scenes', rules=dict(variant=choice('classify', 'segment'), image_size=integer(32, 512), spurious=number(0, 1),
-                                               n_scenes=sequence(integer(1, 200_000), 3), scene_seed=integer(lo=0), test_markers=choice('random', 'agree')))
+                                               n_scenes=sequence(integer(1, 200_000), 3), scene_seed=integer(lo=0), test_markers=choice('random', 'agree'),
+                                               object_size=integer(8, 28)))
 def _scenes(download=True, variant:str='classify', image_size:int=64, spurious:float=0., n_scenes:tuple=(5000, 1000, 1000), scene_seed:int=0,
-            test_markers:str='random'):
+            test_markers:str='random', object_size:int=28):
     "Synthetic scenes of Fashion-MNIST objects with masks (classify: one object; segment: several); generated, 64x64 grey."
     # scenes are a pure function of these arguments: a study generates them once per process, not once per run (`SCENES`)
-    key = (variant, image_size, float(spurious), tuple(n_scenes), scene_seed, test_markers)
+    key = (variant, image_size, float(spurious), tuple(n_scenes), scene_seed, test_markers, object_size)
     raw = SCENES.get(key, lambda: _generate_scenes(*key))
     return {k: (tuple(None if a is None else a.copy() for a in v) if isinstance(v, tuple) else v) for k, v in raw.items()}
 
 SCENES = Cache('generated scenes', maxsize=4)  # `SCENES.clear()` frees them
 
-def _generate_scenes(variant, image_size, spurious, n_scenes, scene_seed, test_markers):
+def _generate_scenes(variant, image_size, spurious, n_scenes, scene_seed, test_markers, object_size=28):
     out = {}
     for split, n in zip(('train', 'valid', 'test'), n_scenes):
         x, y, m, mk = make_scenes(n, variant=variant, size=image_size, spurious=spurious, seed=scene_seed, split=split,
-                                  test_markers=test_markers, with_markers=True)
+                                  test_markers=test_markers, with_markers=True, object_size=object_size)
         x = (x * 255).round().to(torch.uint8).numpy()
         out[split] = (x, m.numpy(), None) if variant == 'segment' else (x, y.numpy(), m.numpy(), mk.numpy() if spurious else None)
     out['vocab'] = ['background'] + FASHION_CLASSES if variant == 'segment' else FASHION_CLASSES

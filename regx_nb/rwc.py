@@ -323,7 +323,7 @@ def cluster_layers(rwc, # layers x epochs (`RWC.table`, `load_rwc`), or a dict {
     elif transform is not None: raise RegxError(f"transform must be None or 'log', got {transform!r}")
     n = len(x)
     if n < 3 or x.shape[1] < 1: raise RegxError(f"need at least 3 layers and 1 epoch to cluster, got {x.shape[0]} x {x.shape[1]}")
-    n_distinct = len(np.unique(x.round(12), axis=0))
+    n_distinct = len(np.unique(x.round(11), axis=0))
     if k is not None:
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= n_distinct:
             raise RegxError(f"k must be an int from 1 to the number of distinct curves ({n_distinct}), got {k!r}")

@@ -13,20 +13,21 @@ import matplotlib.pyplot as plt
 from .core import *
 
 # %% auto #0
-__all__ = ['t_interval', 'mean_ci', 'holm', 'compare_to_baseline', 'describe', 'correlation_ci', 'pearson_rows', 'spearman_rows',
-           'palette', 'mean_std', 'plot_forest']
+__all__ = ['CORRECTIONS', 't_interval', 'mean_ci', 'holm', 'bh', 'adjust', 'seed_tests', 'compare_to_baseline', 'interval_text',
+           'describe', 'simulate_studies', 'correlation_ci', 'pearson_rows', 'spearman_rows', 'palette', 'mean_std',
+           'plot_forest']
 
 # %% ../nbs/02a_stats.ipynb #4ea1fcd0
 def t_interval(d, # paired differences, one per seed
                level:float=0.95, # confidence level
               ) -> tuple:
-    "Mean, interval and two-sided p-value of the paired differences `d` (a t-interval over seeds); NaN where one pair gives no spread."
+    "Mean, interval and two-sided p-value of the paired differences `d` (a t-interval over seeds); NaN where there is no spread (one pair, or all equal)."
     from scipy import stats
     d = np.asarray(d, float)
     n = len(d); m = float(np.mean(d)) if n else np.nan
     if n < 2: return m, np.nan, np.nan, np.nan
     sd = float(np.std(d, ddof=1))
-    if sd == 0: return m, m, m, (1. if m == 0 else 0.)
+    if sd <= 1e-12 * max(1., abs(m)): return m, np.nan, np.nan, np.nan  # equal differences (up to rounding) in every seed: no spread to judge by, so no interval and no test
     se = sd / math.sqrt(n); t = stats.t.ppf(0.5 + level / 2, n - 1)
     return m, m - t * se, m + t * se, float(2 * stats.t.sf(abs(m / se), n - 1))
 
@@ -45,59 +46,188 @@ def holm(p) -> np.ndarray:
     p = np.asarray(p, float); out = np.full_like(p, np.nan)
     ok = np.flatnonzero(~np.isnan(p)); k = len(ok)
     if not k: return out
-    order = ok[np.argsort(p[ok])]
+    order = ok[np.argsort(p[ok], kind='stable')]
     adj = np.maximum.accumulate([min(1., (k - i) * p[j]) for i, j in enumerate(order)])
     out[order] = adj
     return out
 
+def bh(p) -> np.ndarray:
+    "Benjamini–Hochberg's adjustment of p-values (false discovery rate control); NaN entries are left out."
+    p = np.asarray(p, float); out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p)); k = len(ok)
+    if not k: return out
+    order = ok[np.argsort(p[ok], kind='stable')]
+    adj = p[order] * k / np.arange(1, k + 1)
+    out[order] = np.minimum(1., np.minimum.accumulate(adj[::-1])[::-1])
+    return out
+
+# %% ../nbs/02a_stats.ipynb #bf18116e
+CORRECTIONS = ('bh', 'holm', 'none')
+
+def adjust(p, # p-values of one family (NaN: not tested)
+           correction:str='bh', # 'bh' (false discovery rate), 'holm' (family-wise error) or 'none'
+           alpha:float=0.05, # the error rate
+          ) -> tuple:
+    "Adjusted p-values, and for each comparison the confidence level of the interval that agrees with its verdict: the interval excludes 0 exactly when p_adj <= alpha."
+    if correction not in CORRECTIONS: raise RegxError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+    p = np.asarray(p, float); ok = ~np.isnan(p); m = int(ok.sum())
+    levels = np.where(ok, 1 - alpha, np.nan)
+    if correction == 'none' or not m: return p.copy(), levels
+    if correction == 'bh':
+        adj = bh(p); r = int((adj[ok] <= alpha).sum())
+        levels[ok] = 1 - max(r, 1) * alpha / m  # Benjamini & Yekutieli (2005): false-coverage-rate intervals for the r selected
+        return adj, levels
+    adj = holm(p)
+    idx = np.flatnonzero(ok); order = idx[np.argsort(p[idx], kind='stable')]
+    kept = ~(adj[order] <= alpha)
+    k = int(np.argmax(kept)) if kept.any() else m  # rank of the first comparison Holm keeps: it and all after it are tested at alpha / (m - k)
+    for i, j in enumerate(order): levels[j] = 1 - alpha / (m - min(i, k))
+    return adj, levels
+
+# %% ../nbs/02a_stats.ipynb #fabd7db7
+def seed_tests(y, # values (..., S seeds, C configurations); column 0 is the baseline; complete (no NaN)
+               pooled:bool=True, # pool the variance over the configurations (seeds are blocks); False: each comparison's own paired t-test
+               spread_alpha:float=0.05, # a comparison whose own spread is larger than the pooled one at this level (F-test) keeps its own paired t-test
+              ) -> dict:
+    "Differences to column 0 paired by seed, with standard errors, degrees of freedom and p-values: pooled over every configuration, or paired where a comparison's own spread is clearly larger."
+    from scipy import stats
+    y = np.asarray(y, float); S, C = y.shape[-2:]
+    if S < 2 or C < 2: raise RegxError(f"seed_tests needs at least 2 seeds and 2 configurations, got {S} and {C}")
+    d = y[..., 1:] - y[..., :1]                                     # (..., S, C-1) paired differences
+    diff = d.mean(-2)
+    se_own = d.std(-2, ddof=1) / math.sqrt(S)
+    r = y - y.mean(-1, keepdims=True) - y.mean(-2, keepdims=True) + y.mean((-2, -1), keepdims=True)  # residuals of value = seed + configuration
+    df_pool = (S - 1) * (C - 1)
+    se_pool = np.sqrt(2 * (r ** 2).sum((-2, -1)) / df_pool / S)[..., None] * np.ones_like(diff)
+    with np.errstate(divide='ignore', invalid='ignore'):  # own variance / pooled variance ~ F(S - 1, df_pool) when the spreads are equal
+        larger = (se_own / se_pool) ** 2 > stats.f.ppf(1 - spread_alpha, S - 1, df_pool)
+    use = ~larger if pooled else np.zeros(diff.shape, bool)  # a comparison whose own spread is clearly larger is judged by its own paired t-test
+    se, df = np.where(use, se_pool, se_own), np.where(use, float(df_pool), float(S - 1))
+    tiny = 1e-12 * np.maximum(1., np.abs(y).max((-2, -1)))[..., None]  # equal values up to rounding: no spread
+    with np.errstate(divide='ignore', invalid='ignore'):
+        p = np.where(se > tiny, 2 * stats.t.sf(np.abs(diff / se), df), np.nan)  # no spread: no test
+    return dict(diff=diff, se=se, df=df, p=p, pooled=use)
+
 # %% ../nbs/02a_stats.ipynb #ae33b779
 def compare_to_baseline(results:pd.DataFrame, # one row per run: `model`, `reg`, `seed` and the metric columns
-                        metrics, # one column name, or a list of them: the family of one table
+                        metrics, # one column name, or a list of them
                         baseline:str='none', # the regularizer everything is compared with
-                        level:float=0.95, # confidence level of the intervals (and 1 - the error rate of the verdicts)
-                        correction:str='holm', # 'holm' (across the metrics, per model and regularizer) or 'none'
+                        level:float=0.95, # 1 - the error rate of the verdicts
+                        correction:str='bh', # 'bh' (Benjamini–Hochberg over every comparison given: one family), 'holm' or 'none'
+                        pooled:bool=False, # pool the seed-to-seed variance over a model's configurations (`seed_tests`); only where the spreads agree (see the calibration below)
+                        log=(), # metrics that scale multiplicatively: compared as log ratios, reported as factors
+                        checks:dict|None=None, # {family: metrics it directly targets}: manipulation checks, a family of their own
                        ) -> pd.DataFrame:
-    "Per model, regularizer and metric: the mean difference to the baseline paired by seed, its t-interval, the Holm-adjusted p-value and a verdict."
+    "Per model, regularizer and metric: the difference to the baseline paired by seed, the adjusted p-value, the interval that agrees with the verdict, and the verdict."
+    from scipy import stats
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    log = [log] if isinstance(log, str) else list(log)
     for c in ('model', 'reg', 'seed', *metrics):
         if c not in results.columns: raise RegxError(f"results need a column {c!r}; they have {list(results.columns)}")
-    if correction not in ('holm', 'none'): raise RegxError(f"correction must be 'holm' or 'none', got {correction!r}")
+    if correction not in CORRECTIONS: raise RegxError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
     if not 0 < level < 1: raise RegxError(f"level must be in (0, 1), got {level}")
+    if set(log) - set(metrics): raise RegxError(f"log names metrics that are not compared: {sorted(set(log) - set(metrics))}")
     ok = results[results['status'] == 'ok'] if 'status' in results.columns else results
+    dup = ok[ok.duplicated(['model', 'reg', 'seed'], keep=False)]
+    if len(dup): raise RegxError(f"two rows for the same model, regularizer and seed (they would be averaged as one): "
+                                 f"{sorted(set(map(tuple, dup[['model', 'reg', 'seed']].astype(str).to_numpy())))[:5]}")
+    fam = dict(zip(ok.reg, ok['family'])) if 'family' in ok.columns else {}
+    checks = {k: set([v] if isinstance(v, str) else v) for k, v in (checks or {}).items()}
     rows = []
     for m, g in ok.groupby('model', sort=False):
         if baseline not in set(g.reg): raise RegxError(f"no {baseline!r} run for model {m!r} to compare with; regs: {sorted(set(g.reg))}")
+        regs = [baseline] + [r for r in dict.fromkeys(g.reg) if r != baseline]
         for met in metrics:
-            wide = g.pivot_table(index='seed', columns='reg', values=met, aggfunc='mean')
+            raw = g.pivot(index='seed', columns='reg', values=met).reindex(columns=regs).astype(float)
+            wide = raw
+            if met in log:
+                bad = np.argwhere((raw <= 0).to_numpy())
+                if len(bad): raise RegxError(f"{met!r} is compared as a log ratio, so its values must be > 0; got {raw.iat[tuple(bad[0])]:g} "
+                                             f"({m}, {raw.columns[bad[0][1]]}, seed {raw.index[bad[0][0]]})")
+                wide = np.log(raw)
+            complete = wide.dropna()
+            design = 'paired' if not pooled else 'pooled' if len(complete) == len(wide) and len(complete) >= 2 else 'paired (incomplete design)'
+            pt = seed_tests(complete.to_numpy()) if design == 'pooled' else None
             b = wide[baseline]
-            for r in wide.columns:
-                ok_seeds = wide[r].notna() & b.notna()
-                d = (wide[r] - b)[ok_seeds].to_numpy()
-                diff, lo, hi, p = t_interval(d, level) if r != baseline else (0., np.nan, np.nan, np.nan)
-                rows.append(dict(model=m, reg=r, metric=met, n=len(d), mean=float(wide[r][ok_seeds].mean()) if len(d) else np.nan,
-                                 base_mean=float(b[ok_seeds].mean()) if len(d) else np.nan, diff=diff, lo=lo, hi=hi, p=p))
+            for j, r in enumerate(regs):
+                sel = wide[r].notna() & b.notna(); n = int(sel.sum())
+                row = dict(model=m, reg=r, metric=met, n=n, mean=float(raw[r][sel].mean()) if n else np.nan,
+                           base_mean=float(raw[baseline][sel].mean()) if n else np.nan, scale='log' if met in log else 'difference',
+                           role='baseline' if r == baseline else 'check' if met in checks.get(fam.get(r, r), ()) else 'finding')
+                if r == baseline: rows.append(dict(row, diff=0., se=np.nan, df=np.nan, p=np.nan, interval='')); continue
+                d = (wide[r] - b)[sel].to_numpy()
+                if pt is not None:
+                    row.update(diff=float(pt['diff'][j - 1]), se=float(pt['se'][j - 1]), df=float(pt['df'][j - 1]), p=float(pt['p'][j - 1]),
+                               interval='pooled' if pt['pooled'][j - 1] else 'paired (own spread larger)')
+                else:
+                    diff, _, _, p = t_interval(d) if n else (np.nan,) * 4
+                    row.update(diff=diff, se=float(np.std(d, ddof=1) / math.sqrt(n)) if n >= 2 else np.nan, df=float(n - 1), interval=design, p=p)
+                rows.append(row)
     out = pd.DataFrame(rows)
-    out['p_adj'] = np.nan
-    for _, idx in out[out.reg != baseline].groupby(['model', 'reg']).groups.items():
-        out.loc[idx, 'p_adj'] = holm(out.loc[idx, 'p']) if correction == 'holm' else out.loc[idx, 'p']
     alpha = 1 - level
+    out['p_adj'], out['level'] = np.nan, np.nan
+    for role in ('finding', 'check'):  # each role is one family, corrected together (all models and metrics)
+        idx = out.index[out.role == role]
+        if len(idx): out.loc[idx, 'p_adj'], out.loc[idx, 'level'] = adjust(out.loc[idx, 'p'].to_numpy(), correction, alpha)
+    q = stats.t.ppf(0.5 + out.level.fillna(0.5) / 2, out.df.fillna(1))
+    out['lo'] = np.where(out.p.notna(), out['diff'] - q * out.se, np.nan); out['hi'] = np.where(out.p.notna(), out['diff'] + q * out.se, np.nan)
+    for c in ('factor', 'factor_lo', 'factor_hi'): out[c] = np.nan
+    lg = out.scale == 'log'
+    out.loc[lg, 'factor'], out.loc[lg, 'factor_lo'], out.loc[lg, 'factor_hi'] = np.exp(out['diff'][lg]), np.exp(out.lo[lg]), np.exp(out.hi[lg])
     def verdict(r):
         if r.reg == baseline: return 'baseline'
         if r.n < 2: return 'one seed' if r.n == 1 else 'no pairs'
-        if r.p_adj < alpha and (r.lo > 0 or r.hi < 0): return 'higher' if r['diff'] > 0 else 'lower'
+        if pd.isna(r.p): return 'no spread'
+        if r.p_adj <= alpha: return 'higher' if r['diff'] > 0 else 'lower'
         return 'no clear difference'
     out['verdict'] = out.apply(verdict, axis=1) if len(out) else []
+    out.attrs.update(correction=correction, alpha=alpha, pooled=pooled)
     return out.set_index(['model', 'reg', 'metric'])
 
 # %% ../nbs/02a_stats.ipynb #301a2455
+def _pct(level) -> str: return f"{100 * level:.3g}%"
+
+def interval_text(row:pd.Series, fmt:str='.3f') -> str:
+    "A comparison's difference and interval as the report writes it: '+0.012 [+0.003, +0.021]', or '×0.19 [0.12, 0.31]' for a log ratio."
+    if row.get('scale') == 'log':
+        return f"×{row['factor']:.3g}" + ('' if pd.isna(row['lo']) else f" [{row['factor_lo']:.3g}, {row['factor_hi']:.3g}]")
+    return f"{row['diff']:+{fmt}}" + ('' if pd.isna(row['lo']) else f" [{row['lo']:+{fmt}}, {row['hi']:+{fmt}}]")
+
 def describe(row:pd.Series, # a row of `compare_to_baseline`
              what:str, # what the metric is, e.g. 'test accuracy'
-             fmt:str='.3f', baseline:str='none', level:float=0.95) -> str:
-    "One sentence: the mean, the baseline's, the paired difference with its interval, and the verdict."
-    if row['n'] < 2:
-        return f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline} ({row['diff']:+{fmt}}; one seed, no interval)"
-    return (f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline}: difference {row['diff']:+{fmt}} "
-            f"[{row['lo']:+{fmt}}, {row['hi']:+{fmt}}] ({level:.0%} interval over {int(row['n'])} seeds; {row['verdict']})")
+             fmt:str='.3f', baseline:str='none') -> str:
+    "One sentence: the mean, the baseline's, the paired difference (or factor) with the interval its verdict used, and the verdict."
+    head = f"{what} {row['mean']:{fmt}} against {row['base_mean']:{fmt}} for {baseline}"
+    if row['n'] < 2: return f"{head} ({interval_text(row, fmt)}; one seed, no interval)"
+    if row['verdict'] == 'no spread': return f"{head}: {interval_text(row, fmt)} in every seed (no spread between seeds: no interval, no verdict)"
+    how = 'pooled over the configurations' if row.get('interval') == 'pooled' else 'paired'
+    return (f"{head}: {'factor' if row.get('scale') == 'log' else 'difference'} {interval_text(row, fmt)} "
+            f"({_pct(row['level'])} interval over {int(row['n'])} seeds, {how}; {row['verdict']})")
+
+# %% ../nbs/02a_stats.ipynb #4792d1df
+def simulate_studies(sd, # seed standard deviation per measure and configuration (M, C), column 0 the baseline; or (M,) for equal spreads
+                     seeds:int=3, # seeds per configuration
+                     n_sims:int=1000, # studies to simulate
+                     effect:float=0., # a planted difference in measure 0, configuration 1, in units of its seed standard deviation
+                     correction:str='bh', alpha:float=0.05, pooled:bool=True, seed:int=0) -> dict:
+    "Simulated studies of a given shape, analysed as `compare_to_baseline` does: the share that report any finding, and the share that find the planted effect."
+    sd = np.asarray(sd, float)
+    if sd.ndim == 1: raise RegxError("sd is (measures, configurations): give each measure's seed spread per configuration (np.tile a row for equal spreads)")
+    if sd.ndim != 2 or sd.shape[1] < 2 or (sd <= 0).any() or not np.isfinite(sd).all():
+        raise RegxError(f"sd must be a (measures, configurations >= 2) array of positive spreads, got shape {sd.shape}")
+    check_value('simulate_studies', 'seeds', seeds, integer(2, 1000)); check_value('simulate_studies', 'n_sims', n_sims, integer(1, 10**6))
+    M, C = sd.shape
+    y = np.random.default_rng(seed).standard_normal((n_sims, M, seeds, C)) * sd[None, :, None, :]
+    y[:, 0, :, 1] += effect * sd[0, 1]
+    t = seed_tests(y, pooled=pooled)
+    any_found = np.zeros(n_sims, bool); planted = np.zeros(n_sims, bool)
+    for i in range(n_sims):
+        adj, _ = adjust(t['p'][i].ravel(), correction, alpha)
+        found = adj <= alpha
+        any_found[i] = found.any(); planted[i] = found[0] and t['diff'][i, 0, 0] > 0
+    n = n_sims
+    return dict(any_finding=float(any_found.mean()), any_finding_se=float(np.sqrt(any_found.mean() * (1 - any_found.mean()) / n)),
+                power=float(planted.mean()) if effect else np.nan, comparisons=M * (C - 1), n_sims=n, effect=effect, correction=correction)
 
 # %% ../nbs/02a_stats.ipynb #e00b4ab1
 def correlation_ci(a, b, # two paired samples
@@ -153,22 +283,30 @@ def mean_std(df:pd.DataFrame, by:list, cols:list, fmt:str='{:.3f}', baseline:str
 # %% ../nbs/02a_stats.ipynb #d31333a1
 def plot_forest(cmp:pd.DataFrame, # from `compare_to_baseline` (index model, reg, metric)
                 whats:dict, # {metric: what it is}
-                baseline:str='none', level:float=0.95) -> plt.Figure:
-    "One panel per metric: each regularizer's difference to the baseline with its interval (filled: a verdict; open: no clear difference)."
+                baseline:str='none') -> plt.Figure:
+    "One panel per metric: each regularizer's difference (or factor, on a log axis) to the baseline with the interval its verdict used; filled: a verdict."
     c = cmp.reset_index(); c = c[c.reg != baseline]
     rows = list(dict.fromkeys(zip(c.model, c.reg))); multi = c.model.nunique() > 1
-    fig, axs = plt.subplots(1, len(whats), figsize=(min(8.5, 2.6 * len(whats) + 1.2), 0.28 * len(rows) + 0.9), sharey=True, squeeze=False)
+    fig, axs = plt.subplots(1, len(whats), figsize=(min(8.5, 2.6 * len(whats) + 1.2), 0.28 * len(rows) + 1.0), sharey=True, squeeze=False)
     for ax, (met, what) in zip(axs[0], whats.items()):
         d = c[c.metric == met].set_index(['model', 'reg'])
+        lg = bool(len(d)) and (d.scale == 'log').all()
+        x, lo, hi = ('factor', 'factor_lo', 'factor_hi') if lg else ('diff', 'lo', 'hi')
         for i, key in enumerate(rows):
             if key not in d.index: continue
             r = d.loc[key]; clear = r.verdict in ('higher', 'lower')
             col = 'C3' if r.verdict == 'lower' else 'C2' if r.verdict == 'higher' else 'C7'
-            if not pd.isna(r.lo): ax.plot([r.lo, r.hi], [i, i], color=col, lw=1.6)
-            ax.plot(r['diff'], i, 'o', color=col, mfc=col if clear else 'white', ms=4.5)
-        ax.axvline(0, color='k', lw=0.8); ax.set_title(what, fontsize=7.5); ax.tick_params(labelsize=6.5); ax.grid(axis='x', alpha=0.3)
+            a0, a1 = (r[lo], r[hi]) if not pd.isna(r[lo]) else (np.nan, np.nan)
+            if lg: a0, a1 = np.clip([a0, a1], 1e-4, 1e4)  # (an interval of a factor can reach 0 or infinity: drawn to the axis' end)
+            else: a0, a1 = np.nan_to_num([a0, a1], posinf=1e6, neginf=-1e6)
+            if not pd.isna(r[lo]): ax.plot([a0, a1], [i, i], color=col, lw=1.6)
+            ax.plot(r[x], i, 'o', color=col, mfc=col if clear else 'white', ms=4.5)
+        if lg: ax.set_xscale('log')
+        ax.axvline(1 if lg else 0, color='k', lw=0.8); ax.set_title(what + (' (factor)' if lg else ''), fontsize=7.5)
+        ax.tick_params(labelsize=6.5); ax.grid(axis='x', alpha=0.3)
     axs[0, 0].set_yticks(range(len(rows))); axs[0, 0].set_yticklabels([f'{m} · {r}' if multi else r for m, r in rows], fontsize=7)
     axs[0, 0].invert_yaxis()
-    fig.supxlabel(f'difference to {baseline} (paired by seed, {level:.0%} t-interval)', fontsize=7)
+    corr = {'bh': 'Benjamini–Hochberg, false-coverage intervals', 'holm': 'Holm', 'none': 'no correction'}.get(cmp.attrs.get('correction'), '')
+    fig.supxlabel(f'difference to {baseline}, paired by seed (intervals at the level of each verdict{"; " + corr if corr else ""})', fontsize=7)
     fig.tight_layout()
     return fig

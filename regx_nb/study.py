@@ -14,16 +14,16 @@ import torch
 import matplotlib.pyplot as plt
 from .core import *
 from .defaults import DEFAULT_REGS, STUDY_DEFAULTS, PRESETS
-from .stats import compare_to_baseline, describe, mean_std, mean_ci, plot_forest, palette
+from .stats import CORRECTIONS, compare_to_baseline, describe, interval_text, mean_std, mean_ci, plot_forest, palette, simulate_studies
 from .regularizers import reg_tag, reg_label, expand_regs, parse_reg
 from .models import MODELS
 from .rwc import RWC
 from .training import normalize_spec, run_grid, run_row, Run
-from .analyses import ANALYSES, Analysis, get_analyses, analyse_run, run_data
+from .analyses import ANALYSES, MANIPULATION_CHECKS, Analysis, get_analyses, analyse_run, run_data
 
 # %% auto #0
-__all__ = ['STUDY_RULES', 'Report', 'plot_paths', 'Study', 'study_config', 'study_specs', 'run_study', 'write_report',
-           'report_paths', 'lesson_study']
+__all__ = ['STUDY_RULES', 'Report', 'plot_paths', 'on_plateau', 'Study', 'agreements', 'study_config', 'study_specs', 'run_study',
+           'write_report', 'report_paths', 'report_matched', 'lesson_study']
 
 # %% ../nbs/11_study.ipynb #3f0a735c
 _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -48,6 +48,7 @@ class Report:
                  title:str='regx_nb study'):
         self.folder, self.title = Path(folder), title
         self.sections, self.findings, self.verdicts, self.meta, self.answers = [], [], [], {}, {}
+        self.method = ''  # what the family of comparisons is and how it is corrected (the report's header)
         self.numbers = []  # one dict per comparison behind a finding: reg, metric, what, mean, base_mean, diff, lo, hi, verdict
     def section(self, heading:str, intro:str=''):
         "Start a section (what follows goes into it)."
@@ -94,9 +95,9 @@ class Report:
         if self.meta: out.append("<p class='meta'>" + ' · '.join(f"{e(str(k))}: {e(str(v))}" for k, v in self.meta.items()) + "</p>")
         out.append("<h2 id='summary'>Summary: what each regularizer did</h2>")
         out.append("<p class='meta'>Each measure is compared with the baseline run of the same seed (the seed fixes the initial weights and the "
-                   "data order): the mean of the paired differences with its 95% t-interval over seeds. <i>higher</i> or <i>lower</i> only when the "
-                   "p-value of the paired t-test, adjusted with Holm's method across the metrics of its table (per regularizer), is below 0.05 "
-                   "(the interval then excludes 0); otherwise <i>no clear difference</i>.</p>")
+                   "data order): the mean of the paired differences (a factor for measures that scale multiplicatively) with its interval. "
+                   "<i>higher</i> or <i>lower</i> only when the comparison survives the study-wide correction; otherwise <i>no clear difference</i>.</p>")
+        if self.method: out.append(f"<p class='answer' id='family'>{e(self.method)}</p>")
         for k, a in self.answers.items(): out.append(f"<p class='answer' id='answer-{e(k)}'>{e(a)}</p>")
         if self.findings:
             regs = list(dict.fromkeys(r for r, _ in self.findings))
@@ -118,7 +119,7 @@ class Report:
         p = self.folder/'index.html'
         with atomic_write(p, 'w') as f: f.write(self.to_html())
         regs = list(dict.fromkeys(r for r, _ in self.findings))
-        save_json(dict(title=self.title, meta={k: str(v) for k, v in self.meta.items()}, answers=self.answers,
+        save_json(dict(title=self.title, meta={k: str(v) for k, v in self.meta.items()}, answers=self.answers, method=self.method,
                        headlines={r: self.headline(r) for r in regs if any(rr == r for rr, _, _ in self.verdicts)},
                        findings=[[r, t] for r, t in self.findings], verdicts=[list(v) for v in self.verdicts], numbers=self.numbers),
                   self.folder/'summary.json')
@@ -149,6 +150,14 @@ def plot_paths(results:pd.DataFrame, # one row per run with `family`, `value`, `
     return fig
 
 # %% ../nbs/11_study.ipynb #057124ca
+def on_plateau(history:pd.DataFrame, # a run's per-epoch table (`Run.history`)
+               last:int=2, share:float=0.1) -> bool:
+    "Whether a run ended on its train-loss plateau: its last `last` epochs lowered the train loss by less than `share` of its fall over the run."
+    if history is None or 'train_loss' not in history or len(history) <= last: return False
+    l = history['train_loss'].to_numpy(float)
+    fall = l[0] - l.min()
+    return bool(fall > 0 and (l[-1 - last] - l[-1]) < share * fall)
+
 class Study:
     "A study's runs (main and shortcut), the numbers its analyses kept in the run folders, and its report."
     def __init__(self, out:str|Path, # the study folder (runs/, results.csv, report/)
@@ -156,16 +165,30 @@ class Study:
                  configs:list|None=None, # `expand_regs` entries of the grid, in order (labels, families, path values)
                  shortcut_runs:list=(), # runs trained on shortcut scenes (paired with the main runs by model, label and seed)
                  baseline:str='none', analyses:list|None=None, shortcut:float|None=None, patience:int|None=None, epochs:int|None=None,
-                 level:float=0.95):
+                 level:float=0.95, # 1 - the error rate of the family (q for Benjamini–Hochberg)
+                 correction:str='bh', # how the family is corrected: 'bh', 'holm' or 'none' (see `compare_to_baseline`)
+                 pooled:bool|str='auto', # pool the seed variance over the configurations: True, False, or 'auto' (only where a simulation with this study's spreads says it keeps the error rate)
+                ):
+        self.pooled = pooled if pooled == 'auto' else check_value('Study', 'pooled', pooled, boolean())
+        self.correction = check_value('Study', 'correction', correction, choice(*CORRECTIONS))
         self.out, self.runs, self.shortcut_runs, self.baseline = Path(out), list(runs), list(shortcut_runs), baseline
         self.configs = configs or []
         self.analyses = analyses if analyses is not None else get_analyses()
         self.shortcut, self.patience, self.epochs, self.level = shortcut, patience, epochs, level
         self.report = Report(self.out/'report')
         self.comparisons, self.answers, self.timings = {}, {}, {}
-        self._results = None
+        self._results = self._family = None
     @property
     def runs_ok(self) -> list: return [r for r in self.runs if r.status == 'ok']
+    @property
+    def agreement(self):
+        "The main marker agreement of the shortcut test (the first of several: the others are its dose–response)."
+        a = agreements(self.shortcut)
+        return a[0] if a else None
+    def dose_response(self) -> pd.DataFrame:
+        "One row per ok shortcut run at every agreement: model, reg, seed, agreement and its `shortcut_*` numbers."
+        rows = [dict(self._row(r), agreement=r.spec['data_kw'].get('spurious')) for r in self.shortcut_runs if r.status == 'ok']
+        return pd.DataFrame(rows)
     def _config(self, run):
         lab = reg_label(run.spec['reg'])
         c = next((c for c in self.configs if c['label'] == lab), None) or dict(label=lab, family=reg_tag(run.spec['reg']), param=None, value=None)
@@ -185,11 +208,15 @@ class Study:
         "One row per main run: spec fields, training metrics, every number the analyses kept, and the paired shortcut run's `shortcut_*` numbers."
         if self._results is None:
             res = pd.DataFrame([self._row(r) for r in self.runs])
-            if self.shortcut_runs and len(res):
-                sc = pd.DataFrame([self._row(r) for r in self.shortcut_runs])
+            main_sc = [r for r in self.shortcut_runs if r.spec['data_kw'].get('spurious') == self.agreement]
+            if main_sc and len(res):
+                sc = pd.DataFrame([self._row(r) for r in main_sc])
                 keep = ['model', 'reg', 'seed'] + [c for c in sc.columns if c.startswith('shortcut_')]
                 sc = sc[[c for c in keep if c in sc.columns]].assign(shortcut_test_acc=sc.get('test_acc'))
                 res = res.merge(sc, on=['model', 'reg', 'seed'], how='left')
+            if 'status' in res and (res.status == 'ok').any():
+                res = res.merge(pd.DataFrame([dict(run=r.name, plateau=on_plateau(r.history)) for r in self.runs_ok]), on='run', how='left')
+                for a in self.analyses: res = a.derive(self, res)  # columns that need several runs (e.g. the images every model gets right)
             self._results = res
         return self._results
     @property
@@ -216,31 +243,167 @@ class Study:
     def data(self):
         "The main runs' DataLoaders (all share data and split)."
         return run_data(self.runs_ok[0])
-    def compare(self, whats:dict, # {metric: what it is}: the family of one table (Holm across them)
+    @property
+    def measures(self) -> dict:
+        "{column: what it is}: every measure the analyses put into the family, as far as the results hold it."
+        res = self.ok_results
+        return {k: v for a in self.analyses for k, v in a.measures.items() if k in res and res[k].notna().any()}
+    @property
+    def family(self) -> pd.DataFrame:
+        "Every comparison of the study with the baseline, corrected together: the findings one family, the manipulation checks another."
+        if self._family is None:
+            res, ms = self.ok_results, self.measures
+            log = [k for a in self.analyses for k in a.log if k in ms and (res[k].dropna() > 0).all()]  # (a zero cannot be a factor)
+            self._family = compare_to_baseline(res, list(ms), self.baseline, self.level, self.correction, pooled=self.pooling, log=log,
+                                               checks=MANIPULATION_CHECKS) if ms and self.baseline in set(res.reg) else pd.DataFrame()
+        return self._family
+    def family_text(self) -> str:
+        "What the family is, how it is corrected, and how many false findings to expect among those reported."
+        f = self.family.reset_index()
+        if not len(f): return 'No comparisons.'
+        fi, ch = f[f.role == 'finding'], f[f.role == 'check']
+        tested, found = int(fi.p.notna().sum()), int(fi.verdict.isin(['higher', 'lower']).sum())
+        q = 1 - self.level
+        how = {'bh': f"Benjamini–Hochberg at q = {q:g}: among the findings reported, at most {q:.0%} are expected to be false, about {q * found:.1f} of these {found}",
+               'holm': f"Holm at {q:g}: the chance of any false finding is at most {q:.0%}",
+               'none': f"no correction: about {q * tested:.1f} of the {tested} comparisons would look clear if nothing differed"}[self.correction]
+        return (f"One family: {tested} comparisons (every regularizer × every measure, against {self.baseline}, paired by seed), corrected together with "
+                f"{how}. {found} findings. Each interval is drawn at the level its verdict used ({'false-coverage-rate intervals' if self.correction == 'bh' else 'the correction'}), so it "
+                f"excludes 0 exactly when the verdict is higher or lower. Manipulation checks (what a regularizer directly targets: {int(ch.p.notna().sum())} "
+                "comparisons, a family of their own) are reported apart and never counted as findings. " + self.pooling_text())
+    def pooling_text(self) -> str:
+        "How the seed variance was used, and why."
+        pc = getattr(self, '_pool_check', None) or {}
+        if self.pooled != 'auto': return f"Seed variance {'pooled over the configurations' if self.pooled else 'of each comparison on its own (paired t-tests)'}, as asked."
+        if 'any_finding' not in pc: return f"Each comparison is a paired t-test of its own ({pc.get('why', '')})."
+        rate = f"{pc['any_finding']:.3f} ± {pc['any_finding_se']:.3f}"
+        return (f"Pooling the seed variance over the configurations keeps the error rate with this study's spreads (simulated: {rate} of null studies "
+                "report a finding), so it is pooled." if pc['pooled'] else
+                f"Pooling the seed variance over the configurations would not keep the error rate with this study's spreads, which differ a lot "
+                f"between configurations (simulated: {rate} of null studies would report a finding), so each comparison is a paired t-test of its own "
+                f"over {int(self.ok_results.groupby('reg').seed.nunique().min())} seeds.")
+    def compare(self, whats:dict, # {metric: what it is}: the measures of one table
                 table:str, findings:bool=True) -> pd.DataFrame:
-        "`compare_to_baseline` on the results for one table of metrics; adds its findings and its forest plot to the report."
-        whats = {k: v for k, v in whats.items() if k in self.ok_results and self.ok_results[k].notna().any()}
-        if not whats: return pd.DataFrame()
-        c = compare_to_baseline(self.ok_results, list(whats), self.baseline, self.level)
+        "The rows of the study's family for one table of measures; adds its findings and its forest plot to the report."
+        whats = {k: v for k, v in whats.items() if k in self.measures}
+        if not whats or not len(self.family): return pd.DataFrame()
+        c = self.family[self.family.index.get_level_values('metric').isin(list(whats))]
+        c.attrs.update(self.family.attrs)
         self.comparisons[table] = c
         if findings:
             for (m, r, met), row in c.iterrows():
                 if r == self.baseline: continue
-                self.report.finding(self.tag(m, r), describe(row, whats[met], _fmt(met), self.baseline, self.level), whats[met], row['verdict'])
-                f = _fmt(met)
-                self.report.numbers.append(dict(reg=self.tag(m, r), metric=met, what=whats[met], **{k: row[k] for k in ('mean', 'base_mean', 'diff', 'lo', 'hi', 'n', 'verdict')},
-                                                text=f"{row['diff']:+{f}} [{row['lo']:+{f}}, {row['hi']:+{f}}]"))  # as the report writes it
-        self.report.figure(plot_forest(c, whats, self.baseline, self.level), f'forest_{table}',
-                           f'{table}: difference to {self.baseline} per regularizer, paired by seed, {self.level:.0%} t-interval; '
-                           'filled: the Holm-corrected verdict is higher or lower')
+                text = describe(row, whats[met], _fmt(met), self.baseline)
+                if row['role'] == 'check': self.report.finding(self.tag(m, r), 'manipulation check: ' + text)
+                else: self.report.finding(self.tag(m, r), text, whats[met], row['verdict'])
+                self.report.numbers.append(dict(reg=self.tag(m, r), metric=met, what=whats[met], role=row['role'],
+                                                **{k: row[k] for k in ('mean', 'base_mean', 'diff', 'lo', 'hi', 'n', 'verdict', 'scale', 'factor', 'level')},
+                                                text=interval_text(row, _fmt(met))))  # as the report writes it
+        self.report.figure(plot_forest(c, whats, self.baseline), f'forest_{table}',
+                           f'{table}: difference to {self.baseline} per regularizer (factor for the measures marked so), paired by seed, each interval at '
+                           'the level its verdict used; filled: higher or lower after the study-wide correction')
         return c
+    def verdicts(self, metrics=None, # measures to show (default: all of the family)
+                 regs=None, # regularizer labels to show (default: all)
+                ) -> pd.DataFrame:
+        "The study's verdicts as a table a lesson can show: mean, baseline, difference (or factor) with the interval its verdict used, verdict, and role."
+        f = self.family.reset_index()
+        if not len(f): return pd.DataFrame()
+        f = f[f.reg != self.baseline]
+        if metrics is not None: f = f[f.metric.isin([metrics] if isinstance(metrics, str) else list(metrics))]
+        if regs is not None: f = f[f.reg.isin([regs] if isinstance(regs, str) else list(regs))]
+        out = pd.DataFrame(dict(model=f.model, reg=f.reg, measure=f.metric, mean=f['mean'].round(4), baseline=f.base_mean.round(4),
+                                difference=[interval_text(r, _fmt(r['metric'])) for _, r in f.iterrows()], verdict=f.verdict, role=f.role))
+        if out.model.nunique() == 1: out = out.drop(columns='model')
+        return out.reset_index(drop=True)
+    def fit_table(self) -> pd.DataFrame:
+        "How well each configuration is fitted: train, valid and test accuracy, the epoch kept, the epochs trained, and how many runs converged."
+        res = self.ok_results
+        t = mean_std(res, ['model', 'reg'], ['train_acc', 'valid_acc', 'test_acc']).join(mean_std(res, ['model', 'reg'], ['best_epoch', 'epochs_trained'], '{:.1f}'))
+        if self.patience and 'converged' in res:
+            t = t.join(res.groupby(['model', 'reg'], sort=False).converged.agg(lambda v: f"{int(v.sum())}/{len(v)}").rename('converged'))
+        elif 'plateau' in res: t = t.join(res.groupby(['model', 'reg'], sort=False).plateau.agg(lambda v: f"{int(v.sum())}/{len(v)}").rename('on plateau'))
+        if 'lr' in res: t = t.join(res.groupby(['model', 'reg'], sort=False).lr.first().map(lambda v: f'{v:g}').rename('lr'))
+        return t
+    def fit_text(self) -> str:
+        "The training criterion, and how well the baseline and the most different configuration are fitted."
+        res = self.ok_results; c = getattr(self, 'config', None) or {}
+        crit = (f"valid loss not improved for {self.patience} epochs (the best epoch's weights kept), at most {self.epochs} epochs" if self.patience else
+                f"{self.epochs} epochs with a one-cycle schedule (peak learning rate {c.get('lr', '?')}), so that every configuration ends on its "
+                "train-loss plateau; the last epoch's weights are compared")
+        g = res.groupby('reg').train_acc.mean()
+        lo = g.idxmin()
+        return (f"Training: {crit}. Train accuracy ranges from {g.min():.3f} ({lo}) to {g.max():.3f} ({g.idxmax()}); the baseline ({self.baseline}) reaches "
+                f"{g.get(self.baseline, float('nan')):.3f}" + (f" and batch norm {g['batchnorm']:.3f}" if 'batchnorm' in g else '') + '. '
+                + (f"{int((~res.converged.astype(bool)).sum())} of {len(res)} runs did not reach the criterion." if self.patience and 'converged' in res else
+                   f"{int(res.plateau.sum())} of {len(res)} runs end on their train-loss plateau (the last two epochs lowered the train loss by less than "
+                   "10% of its fall over the run)." if 'plateau' in res else ''))
+    def matched(self) -> pd.DataFrame:
+        "For each regularizer family with several strengths, the strength whose valid accuracy is closest to the baseline's, with its comparisons from the family."
+        res, f = self.ok_results, self.family
+        if not len(f) or 'family' not in res: return pd.DataFrame()
+        rows = []
+        for m, g in res.groupby('model', sort=False):
+            v, b = g.groupby(['family', 'reg'], sort=False).valid_acc.mean(), g[g.reg == self.baseline].valid_acc.mean()
+            if pd.isna(b): continue
+            for fam, h in v.groupby(level='family', sort=False):
+                if fam == 'none' or len(h) < 2: continue
+                reg = (h - b).abs().idxmin()[1]
+                rows += [dict(model=m, family=fam, reg=reg, valid_acc=round(float(h.loc[(fam, reg)]), 3), base_valid_acc=round(float(b), 3), metric=r.metric,
+                              role=r.role, difference=interval_text(r._asdict(), _fmt(r.metric)), verdict=r.verdict)
+                         for r in f.reset_index().query('model == @m and reg == @reg').itertuples()]
+        return pd.DataFrame(rows)
+    @property
+    def pooling(self) -> bool:
+        "Whether the family pools the seed variance: as given, or ('auto') only if studies simulated with this study's own spreads keep the error rate when pooled."
+        if self.pooled != 'auto': return self.pooled
+        if getattr(self, '_pool_check', None) is None:
+            res = self.ok_results
+            if not self.measures or res.groupby('reg').seed.nunique().min() < 2: self._pool_check = dict(pooled=False, why='fewer than two seeds')
+            else:
+                c = self.calibration(sized(1000, quick=100), effects=(), pooled=True)
+                ok = c['any_finding'] <= (1 - self.level) + 2 * c['any_finding_se']
+                self._pool_check = dict(pooled=ok, any_finding=c['any_finding'], any_finding_se=c['any_finding_se'])
+        return self._pool_check['pooled']
+    def spreads(self) -> pd.DataFrame:
+        "Seed standard deviation of each measure (on the log scale for the factors) per configuration: what the calibration simulates."
+        res = self.ok_results
+        logs = {k for a in self.analyses for k in a.log if k in res and (res[k].dropna() > 0).all()}
+        out = {}
+        for k in self.measures:
+            v = np.log(res[k]) if k in logs else res[k]
+            out[k] = res.assign(v=v).groupby('reg', sort=False).v.std()
+        return pd.DataFrame(out).T
+    @property
+    def calibrated(self) -> dict:
+        "`calibration` with 1,000 simulated studies (100 in quick mode), computed once."
+        if getattr(self, '_calibrated', None) is None: self._calibrated = self.calibration(sized(1000, quick=100))
+        return self._calibrated
+    def calibration_spreads(self) -> pd.DataFrame:
+        "`spreads` ready to simulate: the baseline first; a configuration without spread in a measure gets that measure's median spread; measures without any spread left out."
+        sd = self.spreads()
+        sd = sd[[self.baseline] + [r for r in sd.columns if r != self.baseline]]
+        good = np.isfinite(sd.to_numpy(float)) & (sd.to_numpy(float) > 0)
+        sd = sd[good.any(1)]; good = good[good.any(1)]
+        if not len(sd): raise RegxError("no measure of this study has a spread between seeds to simulate")
+        med = np.array([np.median(r[g]) for r, g in zip(sd.to_numpy(float), good)])[:, None]
+        return pd.DataFrame(np.where(good, sd.to_numpy(float), med), index=sd.index, columns=sd.columns)
+    def calibration(self, n_sims:int=1000, effects=(1, 2, 4), seed:int=0, pooled:bool|None=None) -> dict:
+        "Studies of this one's shape simulated with its own seed spreads: the share that report any finding when nothing differs, and the power for planted effects."
+        sdf = self.calibration_spreads(); sd, regs = sdf.to_numpy(float), list(sdf.columns)
+        seeds = int(self.ok_results.groupby('reg').seed.nunique().min())
+        pooled = self.pooling if pooled is None else pooled
+        null = simulate_studies(sd, seeds, n_sims, 0., self.correction, 1 - self.level, pooled=pooled, seed=seed)
+        return dict(null, power={e: simulate_studies(sd, seeds, n_sims, e, self.correction, 1 - self.level, pooled=pooled, seed=seed + 1)['power']
+                                 for e in effects}, seeds=seeds, configurations=len(regs), measures=sd.shape[0], pooled=pooled)
 
-def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.1f' if metric == 'jacobian_norm2' else '.4f' if metric.startswith('rwc') else '.3f'
+def _fmt(metric:str) -> str: return '.2f' if metric in ('time_per_epoch', 'weight_l2') else '.1f' if metric.startswith('jacobian') else '.4f' if metric.startswith('rwc') else '.3f'
 
 # %% ../nbs/11_study.ipynb #1bf51181
 def _scenes_kw(data, data_kw):
     if data_kw is not None: return dict(data_kw)
-    return dict(image_size=32, n_scenes=sized((1000, 500, 1000), quick=(128, 64, 64))) if data == 'fashion_scenes' else {}
+    # 16-pixel garments on a 32x32 canvas: the object covers about 13% of the image, so a uniform map scores about 0.13 on it
+    return dict(image_size=32, object_size=16, n_scenes=sized((1000, 500, 1000), quick=(128, 64, 64))) if data == 'fashion_scenes' else {}
 
 def _path_ends(r):
     "A regularizer spec whose strength paths keep only their first and last values (quick mode)."
@@ -253,7 +416,12 @@ def _path_ends(r):
 
 STUDY_RULES = dict(data=text(), models=sequence(text()), regs=sequence(either(text(), Rule('a dict', lambda v: v if isinstance(v, dict) else None))),
                    seeds=sequence(integer(0, 2**32 - 1)), epochs=integer(1, 100_000), patience=optional(integer(lo=1)), lr=number(0, 10, lo_open=True),
-                   bs=integer(1, 65536), n_train=optional(integer(lo=1)), shortcut=optional(number(0, 1, lo_open=True)))
+                   bs=integer(1, 65536), n_train=optional(integer(lo=1)),
+                   shortcut=optional(either(number(0, 1, lo_open=True), sequence(number(0, 1, lo_open=True)))))
+
+def agreements(shortcut) -> tuple:
+    "The marker agreements a study trains its shortcut runs at (the first is the main one, whose runs join the results): () when off."
+    return () if shortcut is None else tuple(shortcut) if isinstance(shortcut, (list, tuple)) else (shortcut,)
 
 def study_config(preset:str|None=None, **given) -> dict:
     "The settings of a study: `STUDY_DEFAULTS`, then the preset's, then what is given (None means 'not given'); quick mode shrinks them."
@@ -283,10 +451,9 @@ def study_specs(c:dict) -> tuple:
     if len(set(labels)) < len(labels): raise RegxError(f"two entries of regs give the same runs: {labels}")
     common = dict(data=c['data'], epochs=c['epochs'], n_train=c['n_train'], lr=c['lr'], bs=c['bs'], schedule=c['schedule'], patience=c['patience'])
     main = [normalize_spec(dict(common, model=m, reg=e['reg'], seed=s, data_kw=c['data_kw'])) for m in c['models'] for e in configs for s in c['seeds']]
-    first = {}  # each entry of regs trains once on the shortcut scenes: at the first value of its path
-    for e in configs: first.setdefault((e['family'], e['param']), e)
-    sc = [] if c['shortcut'] is None else [normalize_spec(dict(common, model=m, reg=e['reg'], seed=s, data_kw={**c['data_kw'], 'spurious': c['shortcut']}))
-                                          for m in c['models'] for e in first.values() for s in c['seeds']]
+    # every configuration (each strength of a path) trains on the shortcut scenes too
+    sc = [normalize_spec(dict(common, model=m, reg=e['reg'], seed=s, data_kw={**c['data_kw'], 'spurious': a}))
+          for a in agreements(c['shortcut']) for m in c['models'] for e in configs for s in c['seeds']]
     return configs, main, sc
 
 # %% ../nbs/11_study.ipynb #ab69d798
@@ -329,8 +496,8 @@ def run_study(out:str|Path='study', # folder: runs/, results.csv, report/
     for r in (pbar(need, 'measuring') if progress and need else need): analyse_run(r, todo)
     st.timings['measuring'], st.measured = time.perf_counter() - t0, len(need)  # (the count says what was done: the times are for reading)
     st.report.meta = dict(data=c['data'], models=', '.join(c['models']), regularizers='; '.join(map(str, c['regs'])),
-                          seeds=', '.join(map(str, c['seeds'])), epochs=f"at most {c['epochs']}" + (f", patience {c['patience']}" if c['patience'] else ''),
-                          shortcut=c['shortcut'] if c['shortcut'] is not None else 'off', quick_mode=quick(), date=time.strftime('%Y-%m-%d %H:%M'))
+                          seeds=', '.join(map(str, c['seeds'])), epochs=f"at most {c['epochs']}, patience {c['patience']}" if c['patience'] else f"{c['epochs']} ({c['schedule']})",
+                          shortcut=', '.join(f'{a:g}' for a in agreements(c['shortcut'])) or 'off', quick_mode=quick(), date=time.strftime('%Y-%m-%d %H:%M'))
     write_report(st, progress)
     return st
 
@@ -349,17 +516,22 @@ def write_report(st:Study, progress:bool=True) -> Path:
     if all(f.is_file() for f in kept) and kept[3].read_text() == digest:  # unchanged: restore the numbers, draw nothing
         summ, comp = load_json(kept[1]), load_json(kept[2])
         st.report.findings, st.report.verdicts = [tuple(f) for f in summ['findings']], [tuple(v) for v in summ['verdicts']]
-        st.report.numbers = summ.get('numbers', [])
+        st.report.numbers, st.report.method = summ.get('numbers', []), summ.get('method', '')
         st.answers = st.report.answers = summ['answers']
-        st.comparisons = {k: pd.DataFrame(v).set_index(['model', 'reg', 'metric']) for k, v in comp.items()}
+        def frame(rows):  # (JSON keeps a NaN as null: a column of nulls is a column of NaN)
+            d = pd.DataFrame(rows)
+            return d.astype({c: float for c in d.columns if d[c].map(lambda x: x is None).all()}).set_index(['model', 'reg', 'metric'])
+        st.comparisons = {k: frame(v) for k, v in comp.items()}
         st.timings['report'] = time.perf_counter() - t0
         st.report_path = page
         if progress: print(f"report: {short_path(page)}  (unchanged; {', '.join(f'{k} {v:.1f}s' for k, v in st.timings.items())})")
         return page
     if not st.runs_ok: st.report.section('No finished runs').text('Every run diverged or failed; see runs/*/metrics.json.')
     else:
+        st.report.method = st.family_text()
         for a in st.analyses: a.report(st)  # (an analysis that fails to report is a bug of the kit: its traceback shows it)
         report_paths(st)
+        report_matched(st)
     st.timings['report'] = time.perf_counter() - t0
     done = [r for r in st.runs + st.shortcut_runs if r.status == 'ok']
     st.report.meta['training time'] = f"{sum(r.metrics.get('wall_time', 0.) for r in done) / 60:.1f} min over {len(done)} runs"
@@ -383,15 +555,35 @@ def report_paths(st:Study):
     adv = next((a for a in st.analyses if a.name == 'adversarial'), None)
     pairs = []
     if adv is not None and adv.main_metric in res: pairs.append((adv.main_metric, 'accuracy under PGD'))
-    if 'gradcam_relevance_mass' in res: pairs.append(('gradcam_relevance_mass', 'Grad-CAM relevance mass'))
+    if 'gradcam_mass_lift' in res: pairs.append(('gradcam_mass_lift', 'Grad-CAM relevance mass − chance'))
     if not pairs: return
     fig, axs = plt.subplots(1, len(pairs), figsize=fit_width(4.2 * len(pairs), 3.4), squeeze=False)
     for ax, (y, yl) in zip(axs[0], pairs): plot_paths(res, 'test_acc', y, 'test accuracy', yl, st.baseline, ax=ax)
     fig.tight_layout()
-    rep.figure(fig, 'paths', 'strength paths: test accuracy against robustness (left) and against Grad-CAM relevance mass (right)')
+    rep.figure(fig, 'paths', 'strength paths: test accuracy against robustness (left) and against Grad-CAM relevance mass over chance (right)')
     fams = res[res.family.isin([f for f, g in res.groupby('family') if g.value.nunique() > 1])]
     cols = [c for c in ['test_acc', *(y for y, _ in pairs)] if c in res]
     rep.table(mean_std(fams.assign(strength=fams.value.map(lambda v: f'{v:g}')), ['family', 'strength'], cols), 'per strength: mean ± std over seeds')
+
+# %% ../nbs/11_study.ipynb #a23a2d84
+def report_matched(st:Study, n_sims:int|None=None):
+    "Two sections: the comparisons at matched clean accuracy along each strength path, and the calibration of the family on this study's own spreads."
+    m = st.matched()
+    if len(m):
+        rep = st.report.section('At matched accuracy', 'A regularizer that costs accuracy changes everything else for that reason too. For each family '
+                                'with several strengths, the strength whose valid accuracy is closest to the baseline\'s, with its comparisons '
+                                '(the same rows as in the family above, with their intervals).')
+        rep.table(m.pivot_table(index=['model', 'family', 'reg', 'valid_acc', 'base_valid_acc'], columns='metric', values='difference', aggfunc='first',
+                                sort=False).reset_index(), 'difference to the baseline (factor for the measures compared as factors) [interval]')
+        st.matched_table = m
+    if not len(st.family) or st.ok_results.groupby('reg').seed.nunique().min() < 2: return
+    cal = st.calibration(n_sims) if n_sims else st.calibrated
+    st.report.section('Does the correction keep its promise here?').text(
+        f"{cal['n_sims']} studies of this one's shape ({cal['configurations']} configurations × {cal['seeds']} seeds × {cal['measures']} measures) simulated "
+        f"with this study's own seed spreads per measure and configuration, in which nothing differs from {st.baseline}, analysed as above "
+        f"({'variance pooled over the configurations' if cal['pooled'] else 'a paired t-test per comparison'}, one family, {st.correction}): "
+        f"{cal['any_finding']:.3f} ± {cal['any_finding_se']:.3f} of them report any finding (the promise: at most {1 - st.level:.2f}). With one planted "
+        "difference of 1, 2 or 4 seed standard deviations, it is found in " + ', '.join(f"{p:.2f}" for p in cal['power'].values()) + " of the studies (the power).")
 
 # %% ../nbs/11_study.ipynb #772d7afd
 def lesson_study(progress:bool=True) -> Study:

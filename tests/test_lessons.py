@@ -53,5 +53,5 @@ def test_the_toolbox_says_what_it_is_and_where_the_course_goes(nb):
 
 def test_a_glossary_page():
     g = _md(NBS / 'glossary.ipynb')
-    for term in ('Grad-CAM', 'Holm correction', 'Relative weight change', 'Total variation', 'Strength path'): assert term in g, term
+    for term in ('Grad-CAM', 'Holm correction', 'Benjamini–Hochberg', 'Manipulation check', 'Chance level', 'Relative weight change', 'Total variation', 'Strength path'): assert term in g, term
     assert 'glossary.ipynb' in (NBS / 'sidebar.yml').read_text()

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from regx_nb.study import Report, run_study
-from regx_nb.stats import compare_to_baseline, describe
 
 EXE = Path(sys.executable).parent/'regx-study'
 
@@ -51,17 +50,22 @@ def study_dir(tmp_path_factory):
 
 def test_study_writes_results_and_report(study_dir):
     res = pd.read_csv(study_dir/'results.csv')
-    regs = {'none', 'l1(lam=0.0001)', 'l2', 'l2(lam=0.01)', 'jacobian', 'confidence_penalty', 'label_smoothing', 'dropout', 'batchnorm'}
-    assert set(res.reg) == regs  # quick mode: paths keep their first and last values
+    regs = {'none', 'l1', 'l1(lam=3e-05)', 'l2', 'l2(lam=0.001)', 'jacobian', 'jacobian(lam=0.05)',
+            'label_smoothing', 'label_smoothing(eps=0.3)', 'dropout', 'dropout(p=0.3)', 'batchnorm'}
+    assert set(res.reg) == regs  # every family at two strengths
     assert len(res) == len(regs) * 2 and (res.status == 'ok').all()
-    for col in ('test_acc', 'gap', 'epochs_trained', 'best_epoch', 'converged', 'near_zero', 'gradcam_pointing_game', 'boundary_tv', 'rwc_last',
-                'shortcut_clean_acc', 'shortcut_random_acc', 'shortcut_drop', 'shortcut_gradcam_marker_mass', 'shortcut_gradcam_object_mass'):
+    for col in ('test_acc', 'gap', 'train_acc', 'best_epoch', 'plateau', 'near_zero', 'gradcam_pointing_game', 'gradcam_mass_lift', 'chance_level',
+                'gradcam_deletion_vs_random', 'jacobian_logp_norm2', 'boundary_tv', 'rwc_last',
+                'shortcut_clean_acc', 'shortcut_conflict_acc', 'shortcut_rate', 'shortcut_gradcam_marker_density', 'shortcut_saliency_marker_density'):
         assert col in res, col
-    assert res.dropna(subset=['shortcut_drop']).reg.nunique() == len(regs) - 1  # each entry once on the shortcut scenes (the first value of the L2 path)
-    # every claim in the summary is drawn from results.csv: the test accuracy sentence matches the numbers
+    assert res.dropna(subset=['shortcut_rate']).reg.nunique() == len(regs)  # every configuration on the shortcut scenes, each strength too
+    # every claim in the summary is drawn from results.csv: the number behind a sentence is the paired difference of the results
     page = (study_dir/'report'/'index.html').read_text()
-    row = compare_to_baseline(res, ['test_acc', 'gap', 'time_per_epoch']).loc[('simple_cnn', 'dropout', 'test_acc')]
-    assert describe(row, 'test accuracy') in page
+    summ = json.loads((study_dir/'report'/'summary.json').read_text())
+    n = next(n for n in summ['numbers'] if n['reg'] == 'dropout' and n['metric'] == 'test_acc')
+    w = res.pivot(index='seed', columns='reg', values='test_acc')
+    assert abs(n['diff'] - (w['dropout'] - w['none']).mean()) < 1e-9 and n['text'] in page
+    assert 'One family' in page and 'Benjamini' in page and 'manipulation check' in page
     assert 'gap = train accuracy − validation accuracy' in page and 'train - test' not in page
 
 def test_report_in_a_browser(study_dir):
@@ -71,8 +75,8 @@ def test_report_in_a_browser(study_dir):
     bad = [i['src'] for i in got['images'] if not i['ok']]
     assert not bad, f'figures that did not load: {bad}'
     assert len(got['tables']) >= 8 and min(got['tables']) >= 2  # a header row and at least one data row each
-    for h in ('Summary', 'Accuracy', 'Weights', 'Where the models look', 'Robustness', 'Decision boundaries', 'Which layers keep learning',
-              'The shortcut test', 'Strength paths'):
+    for h in ('Summary', 'How well each model is fitted', 'Weights', 'Where the models look', 'Robustness', 'Decision boundaries',
+              'Which layers keep learning', 'The shortcut test', 'Strength paths', 'At matched accuracy', 'Does the correction keep its promise'):
         assert any(x.startswith(h) for x in got['headings']), (h, got['headings'])
     assert not any('failed' in x for x in got['headings'])
     first = [float(v.split()[0]) for v in got['sorted'] if v.strip() not in ('', '–')]
