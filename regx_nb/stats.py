@@ -41,24 +41,21 @@ def mean_ci(v, # one sample (NaN entries are left out)
     return float(v.mean()), float(stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
 
 # %% ../nbs/02a_stats.ipynb #f7b8eb2f
+def _ranked(p):
+    "p as floats, an all-NaN output of its shape, and the indices of its non-NaN entries from the smallest p-value up."
+    p = np.asarray(p, float); ok = np.flatnonzero(~np.isnan(p))
+    return p, np.full_like(p, np.nan), ok[np.argsort(p[ok], kind='stable')]
+
 def holm(p) -> np.ndarray:
     "Holm's step-down adjustment of p-values (family-wise error control); NaN entries are left out."
-    p = np.asarray(p, float); out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p)); k = len(ok)
-    if not k: return out
-    order = ok[np.argsort(p[ok], kind='stable')]
-    adj = np.maximum.accumulate([min(1., (k - i) * p[j]) for i, j in enumerate(order)])
-    out[order] = adj
+    p, out, order = _ranked(p); k = len(order)
+    if k: out[order] = np.maximum.accumulate(np.minimum(1., (k - np.arange(k)) * p[order]))
     return out
 
 def bh(p) -> np.ndarray:
     "Benjamini–Hochberg's adjustment of p-values (false discovery rate control); NaN entries are left out."
-    p = np.asarray(p, float); out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p)); k = len(ok)
-    if not k: return out
-    order = ok[np.argsort(p[ok], kind='stable')]
-    adj = p[order] * k / np.arange(1, k + 1)
-    out[order] = np.minimum(1., np.minimum.accumulate(adj[::-1])[::-1])
+    p, out, order = _ranked(p); k = len(order)
+    if k: out[order] = np.minimum(1., np.minimum.accumulate((p[order] * k / np.arange(1, k + 1))[::-1])[::-1])
     return out
 
 # %% ../nbs/02a_stats.ipynb #bf18116e
